@@ -1,0 +1,1 @@
+"""Entry points: option parsing and the wiring of `transforms`."""

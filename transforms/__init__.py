@@ -1,0 +1,5 @@
+"""Beam transforms for news-corpus statistics.
+
+One module per concept; `pipelines/` wires them together. Nothing here
+imports `pipelines`.
+"""

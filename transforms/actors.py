@@ -1,0 +1,401 @@
+"""Actors: entity mentions -> actors with name variants merged.
+
+Merging happens in two passes.
+
+Within an article (`resolve_article`, a pure function):
+  * spans are trimmed to the name: a leading "the", titles and honorifics
+    for people ("Mr.", "President", "Gen."), a trailing possessive;
+  * "Gazprom and Rosneft" is split into two mentions (data/conjoined.txt
+    lists names such as "Bosnia and Herzegovina" that stay whole);
+  * fixed aliases (data/aliases.csv, plus --aliases FILE) map "U.S." and
+    "America" to GPE:united_states and "CCP" to the party;
+  * an acronym defined in the text, "Chinese Communist Party (CCP)", joins
+    its later uses to the full name;
+  * a bare surname ("Putin", "Mr. Xi") joins the nearest full name in the
+    article that ends with it, or starts with it for family-name-first
+    surnames (data/family_name_first.txt: Xi, Kim, ...): two people who share
+    a surname in one article each keep their own later mentions;
+  * entities found only in a Title Case heading line ("China Supports
+    Russia ...") count only if the body names them too: NER is unreliable
+    on headings;
+  * an actor's type is the label most of its mentions carry in the article.
+
+Across the corpus (`ResolveActors`): each article votes for the full names
+(and defined acronyms) its short forms stand for; an article's bare surname
+that maps to one full name in the large majority (`MAJORITY`) of at least
+`MIN_VOTES` articles joins it. Actor ids are readable and stable:
+``TYPE:folded_name`` such as ``PERSON:vladimir_putin``.
+"""
+import bisect
+import typing
+import re
+from collections import Counter
+
+import apache_beam as beam
+
+from transforms import lexicon
+from transforms.lexicon import fold, slug
+
+LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
+MAJORITY = 0.75
+MIN_VOTES = 2
+HEADING_MAX = 120
+
+ARTICLE_ACTORS = "article_actors"
+MENTIONS = "mentions"
+ARTICLES = "articles"
+
+_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
+_ACRONYM_AFTER = re.compile(r"\s*\(\s*([A-Z][A-Za-z&]{1,9})\s*\)")
+_MINOR = {"of", "the", "and", "for", "de", "du", "la", "in", "on", "at", "&", "to"}
+_SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
+
+
+def _words(text, start, end):
+    return [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+
+
+def trim_span(text, start, end, label):
+    """Offsets of the name inside an entity span: without a leading "the",
+    without titles for people, without a trailing possessive or dot-less
+    punctuation. None if nothing name-like remains."""
+    words = _words(text, start, end)
+    if words and len(words) > 1 and fold(text[words[0][0]:words[0][1]]) == "the":
+        words = words[1:]
+    if label == "PERSON":
+        folded = [fold(text[a:b]).replace("-", " ") for a, b in words]
+        changed = True
+        while changed and len(words) > 1:
+            changed = False
+            for seq in lexicon.titles():
+                n = len(seq)
+                if n < len(words) and tuple(" ".join(folded[:n]).split()) == seq:
+                    words, folded, changed = words[n:], folded[n:], True
+                    break
+    if not words:
+        return None
+    s, e = words[0][0], words[-1][1]
+    m = _POSSESSIVE.search(text, s, e)
+    if m and m.start() > s:
+        e = m.start()
+    while e > s and text[e - 1] in ",;:!?)\"“”'’":
+        e -= 1
+    while s < e and text[s] in "(\"“”'’":
+        s += 1
+    if e <= s or not any(ch.isalpha() for ch in text[s:e]):
+        return None
+    return s, e
+
+
+def split_conjoined(text, start, end):
+    """"Gazprom and Rosneft" -> two spans; one span if it is a listed name or
+    if any other word is lowercase ("Department of Health and Human
+    Services")."""
+    surface = text[start:end]
+    if not re.search(r"\s(?:and|&)\s", surface) or fold(surface) in lexicon.conjoined():
+        return [(start, end)]
+    words = [w for w in re.findall(r"\S+", surface) if w not in ("and", "&")]
+    if any(not w[0].isupper() for w in words):
+        return [(start, end)]
+    parts = []
+    for m in re.finditer(r"[^,&]+?(?=\s*(?:,|\band\b|&|$))", surface):
+        piece = m.group().strip()
+        if piece.startswith("and "):
+            piece = piece[4:]
+        if piece:
+            s = start + surface.index(piece, m.start())
+            parts.append((s, s + len(piece)))
+    return parts or [(start, end)]
+
+
+def person_key(surface):
+    """Folded person name without initials and suffixes: 'Joseph R. Biden
+    Jr.' -> 'joseph biden'."""
+    words = fold(surface).split()
+    core = [w for i, w in enumerate(words)
+            if not (0 < i < len(words) - 1 and len(w) == 1) and w not in _SUFFIXES]
+    return " ".join(core or words)
+
+
+def short_forms(key):
+    """The bare surnames a full person name can be called by."""
+    words = key.split()
+    if len(words) < 2:
+        return set()
+    forms = {words[-1]}
+    if words[0] in lexicon.family_name_first():
+        forms.add(words[0])
+    return forms
+
+
+def _initials(surface):
+    return "".join(w[0] for w in re.findall(r"[A-Za-z][\w'’-]*", surface)
+                   if w.lower() not in _MINOR).upper()
+
+
+def _heading_lines(text):
+    """(start, end) of lines that look like Title Case headings."""
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        words = re.findall(r"[A-Za-z][\w'’-]*", stripped)
+        if (stripped and len(stripped) <= HEADING_MAX and len(words) >= 2
+                and stripped[-1] not in ".!?:;\"”’,"
+                and sum(w[0].isupper() for w in words) >= 0.6 * len(words)):
+            spans.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return spans
+
+
+def _in_spans(offset, spans):
+    return any(a <= offset < b for a, b in spans)
+
+
+def resolve_article(text, ents, sents, alias_table, labels=LABELS):
+    """One article's entity spans -> (mentions, votes).
+
+    `ents` are ``(start, end, label)`` spans, `sents` sentence start
+    offsets. Each mention is a dict with start, end, text, label, sentence
+    and its actor (``actor_id``, ``type``, ``name``, ``full`` is False for a
+    bare surname/acronym that the corpus pass may still merge, ``alias``
+    True when the id came from the alias table). `votes` are
+    ``(short_key, actor_id)`` pairs: which full actor each short form
+    stands for in this article.
+    """
+    raw = []
+    for start, end, label in ents:
+        if label not in labels:
+            continue
+        for s, e in split_conjoined(text, start, end):
+            span = trim_span(text, s, e, label)
+            if span:
+                raw.append((span[0], span[1], label))
+    raw.sort()
+    headings = _heading_lines(text)
+
+    mentions = []
+    for s, e, label in raw:
+        surface = text[s:e]
+        key = person_key(surface) if label == "PERSON" else fold(surface)
+        if not key:
+            continue
+        mentions.append({"start": s, "end": e, "text": surface, "label": label,
+                         "key": key, "heading": _in_spans(s, headings),
+                         "sentence": max(0, bisect.bisect_right(sents, s) - 1)})
+
+    body_keys = {m["key"] for m in mentions if not m["heading"]}
+    mentions = [m for m in mentions
+                if not m["heading"] or m["key"] in body_keys or m["key"] in alias_table]
+
+    # acronyms defined in the text: "Chinese Communist Party (CCP)"
+    acronyms = {}
+    for m in mentions:
+        after = _ACRONYM_AFTER.match(text, m["end"])
+        if after and len(m["key"].split()) > 1:
+            acr = after.group(1)
+            if _initials(m["text"]) == acr.upper():
+                acronyms.setdefault(fold(acr), m["key"])
+
+    # full person names: key -> positions, for bare-surname lookup
+    full_people = {}
+    for m in mentions:
+        if m["label"] == "PERSON" and len(m["key"].split()) > 1:
+            full_people.setdefault(m["key"], []).append(m["start"])
+    by_short = {}
+    for key, starts in full_people.items():
+        for short in short_forms(key):
+            by_short.setdefault(short, []).extend((s, key) for s in starts)
+
+    groups = {}
+    for m in mentions:
+        key, group_label = m["key"], None
+        if key in alias_table:
+            pass
+        elif key in acronyms:
+            key = acronyms[key]
+        elif len(key.split()) == 1 and key in by_short and m["label"] != "NORP":
+            cands = sorted(by_short[key])
+            before = [c for c in cands if c[0] < m["start"]]
+            key = (before[-1] if before else cands[0])[1]
+            group_label = "PERSON"
+        m["group"] = key
+        groups.setdefault(key, []).append((m, group_label))
+
+    votes = set()
+    for key, members in groups.items():
+        if key in alias_table:
+            actor_id, typ, name = alias_table[key]
+            full, from_alias = True, True
+        else:
+            counts = Counter(gl or m["label"] for m, gl in members)
+            typ = max(counts, key=lambda lab: (counts[lab], -LABELS.index(lab)))
+            names = Counter(m["text"] for m, _ in members if m["key"] == key)
+            name = max(names, key=lambda n: (names[n], len(n), n)) if names else members[0][0]["text"]
+            actor_id = f"{typ}:{slug(key)}"
+            full = not (len(key.split()) == 1 and (typ == "PERSON" or key.upper() == name))
+            from_alias = False
+            if typ == "PERSON" and len(key.split()) > 1:
+                votes.update((short, actor_id) for short in short_forms(key))
+        for m, _ in members:
+            m.update(actor_id=actor_id, type=typ, name=name, full=full, alias=from_alias)
+    for acr, key in acronyms.items():
+        if key in groups and acr not in alias_table:
+            votes.add((acr, groups[key][0][0]["actor_id"]))
+    for m in mentions:
+        del m["key"], m["heading"], m["group"]
+    return mentions, sorted(votes)
+
+
+def article_row(article, n_mentions):
+    """The `articles` table row for an analysed (or duplicate) article."""
+    row = {k: v for k, v in article.items() if k not in ("ents", "sents", "text_hash")}
+    row["n_mentions"] = n_mentions
+    return row
+
+
+class ResolveArticleFn(beam.DoFn):
+    """Analysed article -> its `articles` row, a compact actor record, and
+    short-form votes (main output)."""
+
+    def __init__(self, aliases_path, labels):
+        self._aliases_path = aliases_path
+        self._labels = tuple(labels)
+
+    def setup(self):
+        self._aliases = lexicon.aliases(self._aliases_path)
+
+    def process(self, article):
+        mentions, votes = resolve_article(
+            article["text"], article["ents"], article["sents"], self._aliases, self._labels)
+        yield beam.pvalue.TaggedOutput(ARTICLES, article_row(article, len(mentions)))
+        yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
+            "article_id": article["article_id"], "outlet": article["outlet"],
+            "published": article["published"], "mentions": mentions})
+        for vote in votes:
+            yield vote
+
+
+def decide_merges(short_and_votes):
+    """(short_key, [(actor_id, n_articles), ...]) -> (short_key, actor_id)
+    when one full name holds the large majority of the votes."""
+    short, votes = short_and_votes
+    votes = sorted(votes, key=lambda v: (-v[1], v[0]))
+    total = sum(n for _, n in votes)
+    best, n = votes[0]
+    if n >= MIN_VOTES and n >= MAJORITY * total:
+        yield short, best
+
+
+def remap_article(record, merges):
+    """Apply corpus merges to one article's mentions; returns the mentions
+    (final actor ids) and per-actor partial statistics."""
+    mentions = record["mentions"]
+    for m in mentions:
+        if not m["full"] and not m["alias"]:
+            short = m["actor_id"].split(":", 1)[1].replace("_", " ")
+            target = merges.get(fold(m["text"])) or merges.get(short)
+            if target:
+                m["actor_id"], m["type"], m["full"] = target, target.split(":", 1)[0], None
+    partials = {}
+    for m in mentions:
+        p = partials.setdefault(m["actor_id"], {
+            "type": m["type"], "n_mentions": 0, "forms": Counter(), "names": Counter(),
+            "alias_name": None})
+        p["n_mentions"] += 1
+        p["forms"][m["text"]] += 1
+        if m["alias"]:
+            p["alias_name"] = m["name"]
+        elif m["full"] is not None:  # merged bare forms do not name the actor
+            p["names"][(m["full"], m["name"])] += 1
+    return mentions, partials
+
+
+@beam.typehints.with_output_types(typing.Tuple[str, typing.Any])
+class RemapFn(beam.DoFn):
+    def process(self, record, merges):
+        mentions, partials = remap_article(record, merges)
+        for m in mentions:
+            yield beam.pvalue.TaggedOutput(MENTIONS, {
+                "article_id": record["article_id"], "actor_id": m["actor_id"],
+                "text": m["text"], "label": m["label"], "start": m["start"],
+                "end": m["end"], "sentence": m["sentence"]})
+        yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
+            "article_id": record["article_id"], "outlet": record["outlet"],
+            "published": record["published"],
+            "actors": sorted({(m["actor_id"], m["sentence"]) for m in mentions})})
+        for actor_id, p in partials.items():
+            yield actor_id, p
+
+
+class ActorStatsFn(beam.CombineFn):
+    """Per-article partials of one actor -> the `actors` row fields."""
+
+    def create_accumulator(self):
+        return {"types": Counter(), "n_articles": 0, "n_mentions": 0,
+                "forms": Counter(), "names": Counter(), "alias_name": None}
+
+    def add_input(self, acc, p):
+        acc["types"][p["type"]] += 1
+        acc["n_articles"] += 1
+        acc["n_mentions"] += p["n_mentions"]
+        acc["forms"].update(p["forms"])
+        acc["names"].update(p["names"])
+        acc["alias_name"] = acc["alias_name"] or p["alias_name"]
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = self.create_accumulator()
+        for a in accs:
+            out["types"].update(a["types"])
+            out["n_articles"] += a["n_articles"]
+            out["n_mentions"] += a["n_mentions"]
+            out["forms"].update(a["forms"])
+            out["names"].update(a["names"])
+            out["alias_name"] = out["alias_name"] or a["alias_name"]
+        return out
+
+    def extract_output(self, acc):
+        names = acc["names"]
+        if acc["alias_name"]:
+            name = acc["alias_name"]
+        elif names:  # full forms first, then the most frequent, the longest
+            name = max(names, key=lambda fn: (fn[0], names[fn], len(fn[1]), fn[1]))[1]
+        else:
+            name = acc["forms"].most_common(1)[0][0]
+        forms = sorted(acc["forms"], key=lambda f: (-acc["forms"][f], f))
+        return {"name": name, "n_articles": acc["n_articles"],
+                "n_mentions": acc["n_mentions"], "aliases": forms}
+
+
+def _actor_row(kv):
+    actor_id, stats = kv
+    return dict(actor_id=actor_id, type=actor_id.split(":", 1)[0], **stats)
+
+
+class ResolveActors(beam.PTransform):
+    """Analysed articles -> `articles` rows, `mentions`, `actors`, and
+    `article_actors` (each article's final actors with sentence indices, for
+    co-mention counting)."""
+
+    def __init__(self, aliases_path=None, labels=LABELS):
+        super().__init__()
+        self._aliases_path = aliases_path
+        self._labels = labels
+
+    def expand(self, analysed):
+        local = analysed | "ResolveInArticle" >> beam.ParDo(
+            ResolveArticleFn(self._aliases_path, self._labels)).with_outputs(
+                ARTICLES, ARTICLE_ACTORS, main="votes")
+        merges = (local.votes
+                  | "CountVotes" >> beam.combiners.Count.PerElement()
+                  | "ByShortForm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
+                  | "GroupVotes" >> beam.GroupByKey()
+                  | "DecideMerges" >> beam.FlatMap(decide_merges))
+        final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> beam.ParDo(
+            RemapFn(), merges=beam.pvalue.AsDict(merges)).with_outputs(
+                MENTIONS, ARTICLE_ACTORS, main="partials")
+        actors = (final.partials
+                  | "ActorStats" >> beam.CombinePerKey(ActorStatsFn())
+                  | "ActorRows" >> beam.Map(_actor_row))
+        return {ARTICLES: local[ARTICLES], MENTIONS: final[MENTIONS], "actors": actors,
+                ARTICLE_ACTORS: final[ARTICLE_ACTORS]}

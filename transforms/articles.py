@@ -1,0 +1,224 @@
+"""Raw records -> normalised articles; exact duplicates marked.
+
+An article is a dict with the `articles` table's columns (see schemas.py)
+plus ``text_hash``, which only the pipeline uses.
+
+`text` is the input text after Unicode NFC with trailing page furniture
+(newsletter sign-ups, "By registering ... Privacy Policy.", a closing
+"From <Outlet>" line) cut off. Cutting is only ever done at the end, so
+`text` is a prefix of what was read (after NFC) and every character offset
+in every table points into the input exactly as it was.
+"""
+import hashlib
+import re
+import unicodedata
+from datetime import datetime, timezone
+from importlib import resources
+
+import apache_beam as beam
+
+from transforms.errors import ERRORS, error_row
+
+STAGE = "normalize"
+
+# output column -> input field names accepted for it, first match wins
+FIELD_ALIASES = {
+    "text": ("text", "body", "content", "article", "story"),
+    "title": ("title", "headline"),
+    "published": ("published", "date", "publish_date", "publication_date",
+                  "published_at", "datetime", "timestamp"),
+    "outlet": ("outlet", "source", "publisher", "source_name"),
+    "url": ("url", "link"),
+    "id": ("id", "article_id", "doc_id", "guid"),
+    "author": ("author", "authors", "byline"),
+}
+
+
+def _load_patterns(name):
+    text = resources.files("transforms").joinpath("data", name).read_text("utf-8")
+    return [re.compile(line.strip(), re.IGNORECASE) for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+FURNITURE = _load_patterns("furniture.txt")
+TRAILER = re.compile(r"^\s*From\s+((?:The\s+)?[A-Z][\w&.'’-]*(?:\s+[A-Z&][\w&.'’-]*){0,5})\s*$")
+FURNITURE_WINDOW = 15      # only the last lines of an article are examined
+SHORT_LINE = 120           # furniture blocks are made of short lines
+WORD = re.compile(r"\w+(?:['’.-]\w+)*")
+
+
+def _is_furniture(line):
+    return any(p.search(line) for p in FURNITURE)
+
+
+def strip_furniture(text):
+    """``(end, outlet)``: where the article proper ends, and a trailer outlet.
+
+    A trailing block of short lines that starts with a furniture line
+    ("Sign up for ...", "... newsletter ...") is cut, and so is a
+    "From <Outlet>" line just before it (or at the very end); that outlet is
+    returned. ``text[:end]`` is the article.
+    """
+    lines = text.split("\n")
+    starts, pos = [], 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    last = len(lines)
+    while last > 0 and not lines[last - 1].strip():
+        last -= 1
+    cut = last
+    first = max(0, last - FURNITURE_WINDOW)
+    # the earliest furniture line such that all lines after it are short
+    for i in range(last - 1, first - 1, -1):
+        if len(lines[i].strip()) > SHORT_LINE:
+            break
+        if _is_furniture(lines[i].strip()):
+            cut = i
+    outlet = None
+    j = cut
+    while j > 0 and not lines[j - 1].strip():
+        j -= 1
+    if j > 0:
+        m = TRAILER.match(lines[j - 1])
+        if m:
+            outlet = m.group(1)
+            cut = j - 1
+    end = starts[cut] if cut < len(lines) else len(text)
+    return len(text[:end].rstrip()), outlet
+
+
+def parse_published(value):
+    """A UTC datetime from an ISO string, a date, epoch seconds or a
+    common written form ("March 21, 2023"); None if absent. Raises
+    ValueError for a value that is present but not a date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)):
+        dt = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, timezone.utc)
+    else:
+        import pandas as pd
+        dt = pd.Timestamp(str(value).strip()).to_pydatetime()  # ValueError if unparseable
+        if dt != dt:  # NaT
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _field(fields, column, default=None):
+    """The first non-empty value among the column's accepted field names;
+    `default` if none has a value (e.g. "" when the field exists but is
+    empty, so an empty text is told apart from a missing one)."""
+    found = default
+    for name in FIELD_ALIASES[column]:
+        for key in (name, name.capitalize(), name.upper()):
+            if key in fields:
+                if fields[key] is not None and fields[key] != "":
+                    return fields[key]
+                found = fields[key] if found is default else found
+    return found
+
+
+def _str(value):
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    value = " ".join(unicodedata.normalize("NFC", str(value)).split())
+    return value or None
+
+
+def text_hash(text):
+    """Hash of the text with whitespace folded: equal for exact duplicates."""
+    return hashlib.sha1(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+def make_article_id(given, url, hashed):
+    if given is not None:
+        return str(given).strip()
+    if url:
+        return hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+    return hashed[:16]
+
+
+def normalize_record(record):
+    """A raw record -> an article dict. Raises ValueError/TypeError when the
+    record cannot be an article (no text, text not a string, ...)."""
+    fields = record["fields"]
+    raw_text = _field(fields, "text", default=LookupError)
+    if raw_text is LookupError:
+        raise LookupError("no text field (tried: " + ", ".join(FIELD_ALIASES["text"]) + ")")
+    if raw_text is None:
+        raise ValueError("text is empty (null)")
+    if not isinstance(raw_text, str):
+        raise TypeError(f"text is a {type(raw_text).__name__}, not a string")
+    text = unicodedata.normalize("NFC", raw_text)
+    end, trailer_outlet = strip_furniture(text)
+    text = text[:end]
+    if not text.strip():
+        raise ValueError("text is empty")
+    url = _str(_field(fields, "url"))
+    outlet, outlet_from = _str(_field(fields, "outlet")), "field"
+    if outlet is None and trailer_outlet:
+        outlet, outlet_from = trailer_outlet, "trailer"
+    if outlet is None:
+        outlet_from = None
+    hashed = text_hash(text)
+    return {
+        "article_id": make_article_id(_field(fields, "id"), url, hashed),
+        "outlet": outlet,
+        "url": url,
+        "title": _str(_field(fields, "title")),
+        "author": _str(_field(fields, "author")),
+        "published": parse_published(_field(fields, "published")),
+        "n_words": len(WORD.findall(text)),
+        "n_mentions": None,
+        "duplicate_of": None,
+        "source_file": record["source_file"],
+        "record": record["record"],
+        "outlet_from": outlet_from,
+        "text": text,
+        "text_hash": hashed,
+    }
+
+
+class NormalizeFn(beam.DoFn):
+    def process(self, record):
+        try:
+            yield normalize_record(record)
+        except (LookupError, TypeError, ValueError, OverflowError) as e:
+            kind = {"LookupError": "missing_text", "TypeError": "bad_type"}.get(
+                type(e).__name__, "empty_text" if "empty" in str(e) else "bad_value")
+            yield beam.pvalue.TaggedOutput(ERRORS, error_row(
+                record["source_file"], record["record"], STAGE, kind, e,
+                repr(record["fields"])))
+
+
+def _order(article):
+    return (article["source_file"], article["record"])
+
+
+def mark_duplicates(copies):
+    """Articles sharing one text hash: the first in input order is the
+    original, the others point to it with `duplicate_of`."""
+    copies = sorted(copies, key=_order)
+    original = copies[0]["article_id"]
+    yield copies[0]
+    for a in copies[1:]:
+        yield dict(a, duplicate_of=original)
+
+
+class NormalizeArticles(beam.PTransform):
+    """Raw records -> articles (main) and `errors`; duplicates marked."""
+
+    def expand(self, records):
+        parsed = records | "Normalize" >> beam.ParDo(NormalizeFn()).with_outputs(
+            ERRORS, main="articles")
+        articles = (parsed.articles
+                    | "KeyByText" >> beam.Map(lambda a: (a["text_hash"], a))
+                    | "GroupCopies" >> beam.GroupByKey()
+                    | "MarkDuplicates" >> beam.FlatMap(lambda kv: mark_duplicates(kv[1])))
+        return {"articles": articles, ERRORS: parsed[ERRORS]}

@@ -1,0 +1,83 @@
+"""Vocabularies shipped as data files (transforms/data/), loaded once.
+
+Code never hard-codes names: aliases, titles, conjoined names and
+family-name-first surnames live in the data files, which users can read and
+extend (`--aliases FILE` adds rows to aliases.csv).
+"""
+import csv
+import io
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+from apache_beam.io.filesystems import FileSystems
+
+
+def _data_text(name):
+    return resources.files("transforms").joinpath("data", name).read_text("utf-8")
+
+
+def _lines(name):
+    return [ln.strip() for ln in _data_text(name).splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def fold(text):
+    """Lowercase ASCII-folded name key: 'U.S.' -> 'us', 'José' -> 'jose',
+    "Putin’s" -> "putin's" (possessives are removed earlier)."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("’", "'").casefold()
+    text = re.sub(r"(?<=\w)\.(?=\w|$)|(?<=\w)\.(?=\s)", "", text)   # U.S. -> us
+    text = re.sub(r"[^\w'&]+", " ", text)
+    return " ".join(text.split())
+
+
+def slug(key):
+    return re.sub(r"[^a-z0-9]+", "_", key.replace("&", " and ")).strip("_") or "_"
+
+
+@lru_cache(maxsize=None)
+def titles():
+    """Title word sequences, as tuples of folded words, longest first."""
+    seqs = {tuple(fold(t).replace("-", " ").split()) for t in _lines("titles.txt")}
+    return sorted(seqs, key=len, reverse=True)
+
+
+@lru_cache(maxsize=None)
+def conjoined():
+    return frozenset(fold(n) for n in _lines("conjoined.txt"))
+
+
+@lru_cache(maxsize=None)
+def family_name_first():
+    return frozenset(fold(n) for n in _lines("family_name_first.txt"))
+
+
+def _read_alias_rows(text):
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    missing = {"alias", "actor_id", "name"} - set(rows[0] if rows else {"alias", "actor_id", "name"})
+    if missing:
+        raise ValueError(f"alias file lacks columns {sorted(missing)}")
+    for r in rows:
+        if ":" not in r["actor_id"]:
+            raise ValueError(f"alias actor_id {r['actor_id']!r} must look like TYPE:name")
+    return rows
+
+
+@lru_cache(maxsize=None)
+def aliases(extra_path=None):
+    """folded alias -> (actor_id, type, canonical name). `extra_path` rows
+    (same columns as data/aliases.csv) are added and win over ours."""
+    rows = _read_alias_rows(_data_text("aliases.csv"))
+    if extra_path:
+        with FileSystems.open(extra_path) as fh:
+            rows += _read_alias_rows(fh.read().decode("utf-8-sig"))
+    table = {}
+    for r in rows:
+        actor_id = r["actor_id"].strip()
+        table[fold(r["alias"])] = (actor_id, actor_id.split(":", 1)[0], r["name"].strip())
+        table[fold(r["name"])] = (actor_id, actor_id.split(":", 1)[0], r["name"].strip())
+    return table
