@@ -270,7 +270,8 @@ class ResolveArticleFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(ARTICLES, article_row(article, len(mentions)))
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": article["article_id"], "outlet": article["outlet"],
-            "published": article["published"], "mentions": mentions})
+            "published": article["published"], "text": article["text"],
+            "sents": article["sents"], "mentions": mentions})
         for vote in votes:
             yield vote
 
@@ -321,7 +322,10 @@ class RemapFn(beam.DoFn):
                 "end": m["end"], "sentence": m["sentence"]})
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": record["article_id"], "outlet": record["outlet"],
-            "published": record["published"],
+            "published": record["published"], "text": record["text"],
+            "sents": record["sents"],
+            "mentions": [(m["start"], m["end"], m["actor_id"], m["label"], m["sentence"])
+                         for m in mentions],
             "actors": sorted({(m["actor_id"], m["sentence"]) for m in mentions})})
         for actor_id, p in partials.items():
             yield actor_id, p
@@ -374,8 +378,10 @@ def _actor_row(kv):
 
 class ResolveActors(beam.PTransform):
     """Analysed articles -> `articles` rows, `mentions`, `actors`, and
-    `article_actors` (each article's final actors with sentence indices, for
-    co-mention counting)."""
+    `article_actors`: one record per analysed (non-duplicate) article for the
+    later statistics, ``{article_id, outlet, published, text, sents,
+    mentions: [(start, end, actor_id, label, sentence)], actors: sorted
+    [(actor_id, sentence)]}`` with final (corpus-merged) actor ids."""
 
     def __init__(self, aliases_path=None, labels=LABELS):
         super().__init__()
