@@ -15,9 +15,9 @@ Within an article (`resolve_article`, a pure function):
     article that ends with it, or starts with it for family-name-first
     surnames (data/family_name_first.txt: Xi, Kim, ...): two people who share
     a surname in one article each keep their own later mentions;
-  * entities found only in a Title Case heading line ("China Supports
-    Russia ...") count only if the body names them too: NER is unreliable
-    on headings;
+  * people and organisations found only in a Title Case heading line
+    ("China Supports Russia ...") count only if the body names them too:
+    NER is unreliable on headings;
   * an actor's type is the label most of its mentions carry in the article.
 
 Across the corpus (`ResolveActors`): each article votes for the full names
@@ -75,6 +75,11 @@ def trim_span(text, start, end, label):
     if not words:
         return None
     s, e = words[0][0], words[-1][1]
+    paren = text.find("(", s, e)
+    if paren > s:  # "Shanghai Cooperation Organisation (SCO": keep the name
+        e = paren
+        while e > s and text[e - 1].isspace():
+            e -= 1
     m = _POSSESSIVE.search(text, s, e)
     if m and m.start() > s:
         e = m.start()
@@ -92,13 +97,13 @@ def split_conjoined(text, start, end):
     if any other word is lowercase ("Department of Health and Human
     Services")."""
     surface = text[start:end]
-    if not re.search(r"\s(?:and|&)\s", surface) or fold(surface) in lexicon.conjoined():
+    if not re.search(r"\sand\s", surface) or fold(surface) in lexicon.conjoined():
         return [(start, end)]
-    words = [w for w in re.findall(r"\S+", surface) if w not in ("and", "&")]
+    words = [w for w in re.findall(r"\S+", surface) if w != "and"]
     if any(not w[0].isupper() for w in words):
         return [(start, end)]
     parts = []
-    for m in re.finditer(r"[^,&]+?(?=\s*(?:,|\band\b|&|$))", surface):
+    for m in re.finditer(r"[^,]+?(?=\s*(?:,|\band\b|$))", surface):
         piece = m.group().strip()
         if piece.startswith("and "):
             piece = piece[4:]
@@ -139,7 +144,8 @@ def _heading_lines(text):
     for line in text.split("\n"):
         stripped = line.strip()
         words = re.findall(r"[A-Za-z][\w'’-]*", stripped)
-        if (stripped and len(stripped) <= HEADING_MAX and len(words) >= 2
+        if (stripped and len(stripped) <= HEADING_MAX and len(words) >= 3
+                and not any(ch.isdigit() for ch in stripped)
                 and stripped[-1] not in ".!?:;\"”’,"
                 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)):
             spans.append((pos, pos + len(line)))
@@ -185,16 +191,21 @@ def resolve_article(text, ents, sents, alias_table, labels=LABELS):
 
     body_keys = {m["key"] for m in mentions if not m["heading"]}
     mentions = [m for m in mentions
-                if not m["heading"] or m["key"] in body_keys or m["key"] in alias_table]
+                if not m["heading"] or m["label"] not in ("PERSON", "ORG")
+                or m["key"] in body_keys or m["key"] in alias_table]
 
     # acronyms defined in the text: "Chinese Communist Party (CCP)"
-    acronyms = {}
-    for m in mentions:
+    acronyms, starts = {}, {m["start"] for m in mentions}
+    for m in list(mentions):
         after = _ACRONYM_AFTER.match(text, m["end"])
         if after and len(m["key"].split()) > 1:
             acr = after.group(1)
             if _initials(m["text"]) == acr.upper():
                 acronyms.setdefault(fold(acr), m["key"])
+                if after.start(1) not in starts:  # NER took "(SCO" into the name
+                    mentions.append(dict(m, start=after.start(1), end=after.end(1),
+                                         text=acr, key=fold(acr)))
+    mentions.sort(key=lambda m: m["start"])
 
     # full person names: key -> positions, for bare-surname lookup
     full_people = {}
