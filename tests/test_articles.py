@@ -1,0 +1,117 @@
+"""Reading and normalising: formats, field aliases, furniture, duplicates,
+and the errors table, with exact expected records."""
+import gzip
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.articles import (NormalizeArticles, normalize_record, parse_published,
+                                 strip_furniture, text_hash)
+from transforms.read import ReadRecords, expand_inputs
+
+BODY = ("Finance ministers met in Brussels on Tuesday.\n\n"
+        "“We agreed on the framework,” said Paolo Gentiloni, the EU commissioner.")
+
+
+def test_seed_furniture_and_trailer_are_cut(seed_text):
+    end, outlet = strip_furniture(seed_text)
+    assert outlet == "The Epoch Times"
+    assert seed_text[:end].endswith("Western-dominated global order.”")
+    assert "Sign up" not in seed_text[:end] and "From The Epoch" not in seed_text[:end]
+
+
+def test_article_without_furniture_is_untouched():
+    text = BODY + "\n\nFrom the start, officials doubted the plan would pass.\n"
+    end, outlet = strip_furniture(text)
+    assert outlet is None and text[:end] == text.rstrip()
+
+
+def test_text_is_a_prefix_of_the_input_so_offsets_hold():
+    raw = BODY + "\n\nFrom Reuters\n\nSign up for our newsletter\nPrivacy Policy"
+    a = normalize_record({"source_file": "f", "record": 1,
+                          "fields": {"body": raw, "headline": "Deal", "date": "2023-05-02"}})
+    assert raw.startswith(a["text"]) and a["text"] == BODY
+    assert (a["outlet"], a["outlet_from"], a["title"]) == ("Reuters", "trailer", "Deal")
+    assert a["published"].isoformat() == "2023-05-02T00:00:00+00:00"
+
+
+def test_field_outlet_beats_trailer_and_ids_are_stable():
+    fields = {"text": BODY + "\nFrom Reuters", "source": "AP", "link": "https://x.org/a"}
+    a = normalize_record({"source_file": "f", "record": 3, "fields": fields})
+    b = normalize_record({"source_file": "g", "record": 9, "fields": fields})
+    assert a["outlet"] == "AP" and a["article_id"] == b["article_id"] and len(a["article_id"]) == 16
+
+
+@pytest.mark.parametrize("value,iso", [
+    ("2023-03-21T08:15:00Z", "2023-03-21T08:15:00+00:00"),
+    ("2023-03-21T08:15:00-04:00", "2023-03-21T12:15:00+00:00"),
+    ("March 21, 2023", "2023-03-21T00:00:00+00:00"),
+    (1679386500, "2023-03-21T08:15:00+00:00"),
+])
+def test_published_is_utc(value, iso):
+    assert parse_published(value).isoformat() == iso
+
+
+def _write_inputs(tmp_path):
+    good = {"id": "a1", "text": BODY, "outlet": "Reuters", "published": "2023-05-02"}
+    (tmp_path / "a.jsonl").write_text(
+        json.dumps(good) + "\n"
+        + json.dumps({"id": "a2", "text": BODY, "outlet": "AP"}) + "\n"   # duplicate text
+        + "{not json\n"
+        + "\n"                                                             # blank: no record
+        + json.dumps({"id": "a3", "text": "   "}) + "\n"
+        + json.dumps({"id": "a4", "text": 42}) + "\n"
+        + json.dumps(["a list"]) + "\n")
+    (tmp_path / "b.csv").write_text(
+        'headline,body,source\n"Rates","Markets rose, then fell.\nAnalysts shrugged.",Nikkei\n'
+        '"Short",only two\n', encoding="utf-8")
+    (tmp_path / "c.txt").write_text("\n  Title line\n\nThe body, here.\n", encoding="utf-8")
+    with gzip.open(tmp_path / "d.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps({"id": "z1", "content": "Zipped text."}) + "\n")
+    (tmp_path / "e.jsonl").write_bytes(b'{"id": "bad", "text": "caf\xe9"}\n')
+    (tmp_path / "notes.md").write_text("not an input")
+
+
+def test_expand_inputs_walks_folders_and_reports_skipped(tmp_path):
+    _write_inputs(tmp_path)
+    files, skipped = expand_inputs([str(tmp_path)])
+    assert [f.rsplit("/", 1)[1] for f in files] == ["a.jsonl", "b.csv", "c.txt", "d.jsonl.gz", "e.jsonl"]
+    assert [s.rsplit("/", 1)[1] for s in skipped] == ["notes.md"]
+    assert expand_inputs([str(tmp_path / "*.csv")])[0] == [str(tmp_path / "b.csv")]
+    with pytest.raises(FileNotFoundError):
+        expand_inputs([str(tmp_path / "*.xml")])
+
+
+def test_read_and_normalize_pipeline(tmp_path):
+    _write_inputs(tmp_path)
+    files, _ = expand_inputs([str(tmp_path)])
+    name = lambda p: p.rsplit("/", 1)[1]  # noqa: E731
+    with TestPipeline() as p:
+        read = p | beam.Create(files) | ReadRecords()
+        out = read.records | NormalizeArticles()
+        assert_that(out["articles"] | "A" >> beam.Map(
+            lambda a: (a["article_id"], a["duplicate_of"], a["outlet"], a["title"], a["text"],
+                       name(a["source_file"]), a["record"])),
+            equal_to([
+                ("a1", None, "Reuters", None, BODY, "a.jsonl", 1),
+                ("a2", "a1", "AP", None, BODY, "a.jsonl", 2),
+                (text_hash("Markets rose, then fell.\nAnalysts shrugged.")[:16], None,
+                 "Nikkei", "Rates", "Markets rose, then fell.\nAnalysts shrugged.", "b.csv", 3),
+                ("c", None, None, "Title line", "\nThe body, here.", "c.txt", 1),
+                ("z1", None, None, None, "Zipped text.", "d.jsonl.gz", 1),
+            ]), label="Articles")
+        errors = (read.errors, out["errors"]) | beam.Flatten()
+        assert_that(errors | "E" >> beam.Map(
+            lambda e: (name(e["source_file"]), e["record"], e["stage"], e["error_type"])),
+            equal_to([("a.jsonl", 3, "read", "json"),
+                      ("a.jsonl", 5, "normalize", "empty_text"),
+                      ("a.jsonl", 6, "normalize", "bad_type"),
+                      ("a.jsonl", 7, "read", "not_an_object"),
+                      ("b.csv", 4, "read", "csv"),
+                      ("e.jsonl", 1, "read", "decode")]), label="Errors")
+        assert_that(read.counts | "C" >> beam.MapTuple(lambda f, n: (name(f), n)),
+                    equal_to([("a.jsonl", 6), ("b.csv", 2), ("c.txt", 1),
+                              ("d.jsonl.gz", 1), ("e.jsonl", 1)]), label="Counts")
