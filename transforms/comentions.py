@@ -1,0 +1,226 @@
+"""Co-mention network: which actors appear together, how often, how strongly.
+
+For every unordered pair of actors named in the same analysed article
+(duplicates are excluded upstream) the job counts
+
+* ``n_articles``: the articles that mention both actors;
+* ``n_sentences``: the sentences that mention both actors;
+
+and scores the article-level association against the corpus totals (the
+number N of analysed articles and each actor's article count, both side
+inputs), all with the natural logarithm:
+
+* ``pmi  = ln( p(a,b) / (p(a) p(b)) )`` with ``p(a) = n_a / N``,
+  ``p(b) = n_b / N``, ``p(a,b) = n_ab / N``;
+* ``npmi = pmi / -ln p(a,b)`` (in [-1, 1]; 1.0 when a and b are in every
+  article, where the formula is 0/0);
+* ``llr``: Dunning's log-likelihood ratio G² = 2 Σ O ln(O / E) over the 2x2
+  table (both / a only / b only / neither), E = row total x column total / N,
+  cells with O = 0 adding nothing. G² is never negative; the sign of pmi says
+  whether the pair is attracted (> 0) or repelled (< 0).
+
+Pairs seen in fewer than ``min_pair_articles`` articles keep their counts but
+get null scores: on tiny counts PMI is noise.
+
+The same counts are kept per period of the article's ``published`` date (day,
+ISO week starting Monday, or month; the first day of the period; null for
+articles without a date) and per outlet.
+
+Counting uses combiners (`CombinePerKey`), never a group of every article per
+pair. An article with more than ``max_actors`` actors contributes pairs only
+among its ``max_actors`` most-mentioned actors (ties: earliest first
+mention, then actor id), so one article adds at most max_actors·(max_actors-1)/2
+pairs; such articles are counted in the Beam counter
+``newsbeam/comention_articles_capped`` and logged. Actor article counts (the
+marginals) always use all of an article's actors.
+"""
+import logging
+import math
+import typing
+from datetime import date, timedelta
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+PERIODS = ("day", "week", "month")
+DEFAULT_PERIOD = "month"
+DEFAULT_MIN_PAIR_ARTICLES = 2
+DEFAULT_MAX_ACTORS = 100
+METRICS_NAMESPACE = "newsbeam"
+CAPPED_COUNTER = "comention_articles_capped"
+
+COMENTIONS = "comentions"
+BY_PERIOD = "comentions_by_period"
+BY_OUTLET = "comentions_by_outlet"
+
+log = logging.getLogger(__name__)
+
+
+def period_start(published, period=DEFAULT_PERIOD):
+    """The first day of the period holding `published` (a UTC datetime or a
+    date); None for None. Weeks are ISO weeks, starting on Monday."""
+    if published is None:
+        return None
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
+    day = published.date() if hasattr(published, "date") else published
+    day = date(day.year, day.month, day.day)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def article_pairs(record, max_actors=DEFAULT_MAX_ACTORS):
+    """One `article_actors` record -> (pairs, capped).
+
+    `pairs` is a sorted list of ``(actor_a, actor_b, n_sentences)`` with
+    actor_a < actor_b, one per unordered pair of the article's actors (at most
+    `max_actors` of them, see the module doc); `capped` is True when the cap
+    dropped actors."""
+    sentences = {}
+    for actor_id, sentence in record["actors"]:
+        sentences.setdefault(actor_id, set()).add(sentence)
+    actors = sorted(sentences)
+    capped = max_actors is not None and len(actors) > max_actors
+    if capped:
+        n_mentions, first = {}, {}
+        for start, _end, actor_id, _label, _sentence in record["mentions"]:
+            n_mentions[actor_id] = n_mentions.get(actor_id, 0) + 1
+            first[actor_id] = min(first.get(actor_id, start), start)
+        ranked = sorted(actors, key=lambda a: (-n_mentions.get(a, 0),
+                                               first.get(a, math.inf), a))
+        actors = sorted(ranked[:max(0, max_actors)])
+    pairs = []
+    for i, a in enumerate(actors):
+        sa = sentences[a]
+        for b in actors[i + 1:]:
+            pairs.append((a, b, len(sa & sentences[b])))
+    return pairs, capped
+
+
+def scores(n_ab, n_a, n_b, n):
+    """(pmi, npmi, llr) for a pair in n_ab of n articles whose actors are in
+    n_a and n_b articles; natural log."""
+    pmi = math.log(n_ab * n / (n_a * n_b))
+    p_ab = n_ab / n
+    npmi = 1.0 if n_ab == n else pmi / -math.log(p_ab)
+    cells = ((n_ab, n_a, n_b),
+             (n_a - n_ab, n_a, n - n_b),
+             (n_b - n_ab, n - n_a, n_b),
+             (n - n_a - n_b + n_ab, n - n_a, n - n_b))
+    g2 = 0.0
+    for observed, row, col in cells:
+        if observed > 0:
+            g2 += observed * math.log(observed * n / (row * col))
+    return pmi, npmi, max(0.0, 2.0 * g2)
+
+
+@beam.typehints.with_output_types(typing.Tuple[typing.Any, typing.Any])
+class PairsFn(beam.DoFn):
+    """Article -> ((actor_a, actor_b), (1, n_sentences)) per pair, plus the
+    same keyed by period and by outlet on tagged outputs."""
+
+    def __init__(self, period, max_actors):
+        self._period = period
+        self._max_actors = max_actors
+        self._capped = Metrics.counter(METRICS_NAMESPACE, CAPPED_COUNTER)
+
+    def process(self, record):
+        pairs, capped = article_pairs(record, self._max_actors)
+        if capped:
+            self._capped.inc()
+            log.warning("comentions: article %s has %d actors; pairs use only the "
+                        "%d most mentioned", record["article_id"],
+                        len({a for a, _ in record["actors"]}), self._max_actors)
+        period = period_start(record["published"], self._period)
+        period = period and period.isoformat()  # keys must encode deterministically
+        outlet = record["outlet"]
+        for a, b, n_sent in pairs:
+            yield (a, b), (1, n_sent)
+            yield beam.pvalue.TaggedOutput(BY_PERIOD, ((period, a, b), (1, n_sent)))
+            yield beam.pvalue.TaggedOutput(BY_OUTLET, ((outlet, a, b), 1))
+
+
+class SumPairsFn(beam.CombineFn):
+    """Element-wise sum of (n_articles, n_sentences) tuples."""
+
+    def create_accumulator(self):
+        return (0, 0)
+
+    def add_input(self, acc, value):
+        return (acc[0] + value[0], acc[1] + value[1])
+
+    def merge_accumulators(self, accs):
+        n_art = n_sent = 0
+        for a, s in accs:
+            n_art += a
+            n_sent += s
+        return (n_art, n_sent)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def comention_row(kv, n_total, actor_articles, names, min_pair_articles):
+    (a, b), (n_ab, n_sent) = kv
+    name_a, type_a = names.get(a, (None, a.split(":", 1)[0]))
+    name_b, type_b = names.get(b, (None, b.split(":", 1)[0]))
+    row = {"actor_a": a, "actor_b": b, "name_a": name_a, "name_b": name_b,
+           "type_a": type_a, "type_b": type_b, "n_articles": n_ab,
+           "n_sentences": n_sent, "pmi": None, "npmi": None, "llr": None}
+    if n_ab >= min_pair_articles:
+        row["pmi"], row["npmi"], row["llr"] = scores(
+            n_ab, actor_articles[a], actor_articles[b], n_total)
+    return row
+
+
+class CoMentions(beam.PTransform):
+    """(article_actors, actors rows) -> {"comentions": rows,
+    "comentions_by_period": rows, "comentions_by_outlet": rows}.
+
+    `article_actors` is ResolveActors' per-article record (``article_id,
+    outlet, published, mentions, actors``); `actors` its `actors` table rows,
+    used for name_a/name_b and type_a/type_b."""
+
+    def __init__(self, period=DEFAULT_PERIOD, min_pair_articles=DEFAULT_MIN_PAIR_ARTICLES,
+                 max_actors=DEFAULT_MAX_ACTORS):
+        super().__init__()
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
+        self._period = period
+        self._min_pair_articles = min_pair_articles
+        self._max_actors = max_actors
+
+    def expand(self, pcolls):
+        article_actors, actors = pcolls
+        n_total = article_actors | "CountArticles" >> beam.combiners.Count.Globally()
+        actor_articles = (article_actors
+                          | "ActorsPerArticle" >> beam.FlatMap(
+                              lambda r: sorted({a for a, _ in r["actors"]}))
+                          | "CountActorArticles" >> beam.combiners.Count.PerElement())
+        names = actors | "ActorNames" >> beam.Map(
+            lambda r: (r["actor_id"], (r["name"], r["type"])))
+        pairs = article_actors | "ArticlePairs" >> beam.ParDo(
+            PairsFn(self._period, self._max_actors)).with_outputs(
+                BY_PERIOD, BY_OUTLET, main="pairs")
+        comentions = (pairs.pairs
+                      | "CountPairs" >> beam.CombinePerKey(SumPairsFn())
+                      | "ScorePairs" >> beam.Map(
+                          comention_row,
+                          n_total=beam.pvalue.AsSingleton(n_total),
+                          actor_articles=beam.pvalue.AsDict(actor_articles),
+                          names=beam.pvalue.AsDict(names),
+                          min_pair_articles=self._min_pair_articles))
+        by_period = (pairs[BY_PERIOD]
+                     | "CountPeriodPairs" >> beam.CombinePerKey(SumPairsFn())
+                     | "PeriodRows" >> beam.MapTuple(lambda k, v: {
+                         "period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1], "actor_b": k[2],
+                         "n_articles": v[0], "n_sentences": v[1]}))
+        by_outlet = (pairs[BY_OUTLET]
+                     | "CountOutletPairs" >> beam.CombinePerKey(sum)
+                     | "OutletRows" >> beam.MapTuple(lambda k, v: {
+                         "outlet": k[0], "actor_a": k[1], "actor_b": k[2],
+                         "n_articles": v}))
+        return {COMENTIONS: comentions, BY_PERIOD: by_period, BY_OUTLET: by_outlet}
