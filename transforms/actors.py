@@ -27,7 +27,6 @@ that maps to one full name in the large majority (`MAJORITY`) of at least
 ``TYPE:folded_name`` such as ``PERSON:vladimir_putin``.
 """
 import bisect
-import typing
 import re
 from collections import Counter
 
@@ -35,6 +34,7 @@ import apache_beam as beam
 
 from transforms import lexicon
 from transforms.lexicon import fold, slug
+from transforms.outputs import ParDoWithOutputs
 
 LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
 MAJORITY = 0.75
@@ -322,7 +322,6 @@ def remap_article(record, merges):
     return mentions, partials
 
 
-@beam.typehints.with_output_types(typing.Tuple[str, typing.Any])
 class RemapFn(beam.DoFn):
     def process(self, record, merges):
         mentions, partials = remap_article(record, merges)
@@ -400,17 +399,17 @@ class ResolveActors(beam.PTransform):
         self._labels = labels
 
     def expand(self, analysed):
-        local = analysed | "ResolveInArticle" >> beam.ParDo(
-            ResolveArticleFn(self._aliases_path, self._labels)).with_outputs(
-                ARTICLES, ARTICLE_ACTORS, main="votes")
+        local = analysed | "ResolveInArticle" >> ParDoWithOutputs(
+            ResolveArticleFn(self._aliases_path, self._labels),
+            main="votes", tags=[ARTICLES, ARTICLE_ACTORS])
         merges = (local.votes
                   | "CountVotes" >> beam.combiners.Count.PerElement()
                   | "ByShortForm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
                   | "GroupVotes" >> beam.GroupByKey()
                   | "DecideMerges" >> beam.FlatMap(decide_merges))
-        final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> beam.ParDo(
-            RemapFn(), merges=beam.pvalue.AsDict(merges)).with_outputs(
-                MENTIONS, ARTICLE_ACTORS, main="partials")
+        final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> ParDoWithOutputs(
+            RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
+            merges=beam.pvalue.AsDict(merges))
         actors = (final.partials
                   | "ActorStats" >> beam.CombinePerKey(ActorStatsFn())
                   | "ActorRows" >> beam.Map(_actor_row))

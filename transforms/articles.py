@@ -18,6 +18,7 @@ from importlib import resources
 import apache_beam as beam
 
 from transforms.errors import ERRORS, error_row
+from transforms.outputs import ParDoWithOutputs
 
 STAGE = "normalize"
 
@@ -162,6 +163,9 @@ def normalize_record(record):
         raise ValueError("text is empty")
     url = _str(_field(fields, "url"))
     outlet, outlet_from = _str(_field(fields, "outlet")), "field"
+    if outlet is None and url:  # field > URL domain (data/outlets.csv) > trailer
+        from transforms.outlets import outlet_from_url
+        outlet, outlet_from = outlet_from_url(url), "url"
     if outlet is None and trailer_outlet:
         outlet, outlet_from = trailer_outlet, "trailer"
     if outlet is None:
@@ -215,8 +219,8 @@ class NormalizeArticles(beam.PTransform):
     """Raw records -> articles (main) and `errors`; duplicates marked."""
 
     def expand(self, records):
-        parsed = records | "Normalize" >> beam.ParDo(NormalizeFn()).with_outputs(
-            ERRORS, main="articles")
+        parsed = records | "Normalize" >> ParDoWithOutputs(
+            NormalizeFn(), main="articles", tags=[ERRORS])
         articles = (parsed.articles
                     | "KeyByText" >> beam.Map(lambda a: (a["text_hash"], a))
                     | "GroupCopies" >> beam.GroupByKey()

@@ -42,6 +42,8 @@ from datetime import date, timedelta
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.outputs import ParDoWithOutputs
+
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
 DEFAULT_MIN_PAIR_ARTICLES = 2
@@ -202,9 +204,9 @@ class CoMentions(beam.PTransform):
                           | "CountActorArticles" >> beam.combiners.Count.PerElement())
         names = actors | "ActorNames" >> beam.Map(
             lambda r: (r["actor_id"], (r["name"], r["type"])))
-        pairs = article_actors | "ArticlePairs" >> beam.ParDo(
-            PairsFn(self._period, self._max_actors)).with_outputs(
-                BY_PERIOD, BY_OUTLET, main="pairs")
+        pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
+            PairsFn(self._period, self._max_actors), main="pairs",
+            tags=[BY_PERIOD, BY_OUTLET])
         comentions = (pairs.pairs
                       | "CountPairs" >> beam.CombinePerKey(SumPairsFn())
                       | "ScorePairs" >> beam.Map(

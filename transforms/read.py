@@ -23,6 +23,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.errors import ERRORS, error_row
+from transforms.outputs import ParDoWithOutputs
 
 COUNTS = "counts"
 STAGE = "read"
@@ -211,5 +212,5 @@ class ReadRecords(beam.PTransform):
     def expand(self, paths):
         return (paths
                 | "SpreadFiles" >> beam.Reshuffle()
-                | "ReadFile" >> beam.ParDo(ReadRecordsFn()).with_outputs(
-                    ERRORS, COUNTS, main="records"))
+                | "ReadFile" >> ParDoWithOutputs(
+                    ReadRecordsFn(), main="records", tags=[ERRORS, COUNTS]))
