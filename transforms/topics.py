@@ -1,0 +1,390 @@
+"""Topics and keyphrases: what each article is about.
+
+Topics (`Topics`): every article is scored against the 17 top-level IPTC
+Media Topics with a weighted lexicon, ``data/iptc_topics.txt`` (an editor's
+word list, not a trained model), which users extend or replace with
+``--topics FILE`` in the same format. Matching is on folded lowercase words
+(``fold``: "U.S." -> "us"); a regular plural matches its singular, a phrase
+wins over the words inside it, and a ``prefix*`` term matches any word that
+starts with the prefix. A topic's evidence is
+
+    evidence(t) = sum over its matched terms of weight * (1 + ln count)
+
+where a count is the term's occurrences in the article (a cheap lemma: a
+regular plural counts as its singular). An article's topics are those with
+evidence >= `MIN_EVIDENCE` and a share of the article's total evidence >=
+`MIN_SHARE`; the share is the row's score, and rank 1 is the highest score.
+The classifier costs about 2% of the NER step (bench/eval_topics.py --speed).
+
+`topics_by_period` counts, for each period and topic, the articles that
+carry the topic at any rank, and their share of the period's articles. A
+period is named by its first day, as in `comentions_by_period`: the UTC day,
+the Monday of the ISO week, or the first of the month of `published`
+(`--period`); null when the date is unknown.
+
+Keyphrases (`Keyphrases`): candidate phrases are runs of up to three
+content words inside a clause (no stop word of spaCy's English list, no
+number, no lowercase word ending in "-ed" (a verb form, such as "announced"),
+no word of ``data/keyphrase_stopwords.txt``; "of" or "&" may join
+two capitalised words, as in "Bank of England"). Lines that match the page
+furniture patterns (``data/furniture.txt``) are skipped. As in Beam's
+tfidf example, the document frequency of every phrase is counted over the
+whole corpus in the same run and joined back by phrase, and the number of
+documents is a side input:
+
+    tf = count in article / candidate words in article
+    idf = ln((1 + N) / (1 + df)) + 1        (smoothed: a one-article corpus still ranks)
+    score = tf * idf
+
+The top `TOP_PHRASES` per article are kept (`select_keyphrases`): a phrase
+inside a better one is skipped, and a longer phrase replaces the better
+words inside it when it scores at least half as high as each of them.
+"""
+import math
+import re
+from collections import Counter
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.articles import FURNITURE
+from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
+from transforms.lexicon import fold
+
+MIN_EVIDENCE = 2.0
+MIN_SHARE = 0.15
+TOP_PHRASES = 10
+MAX_PHRASE_WORDS = 3
+LONGER_RATIO = 0.5
+
+TOPICS = "topics"
+KEYPHRASES = "keyphrases"
+TOPICS_BY_PERIOD = "topics_by_period"
+_ARTICLE_PERIOD = "article_period"
+
+_WEIGHT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(.*)$")
+_HEADER = re.compile(r"^\s*\[([^\]\s]+)\]\s*(.*)$")
+
+
+# ---------------------------------------------------------------- vocabulary
+
+def _norm(word):
+    """Cheap singular: 'elections' -> 'election', 'policies' -> 'policy'.
+    Short words ("news", "aids", "arms") are left alone."""
+    if len(word) >= 5 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) >= 5 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def parse_vocabulary(text, source="vocabulary"):
+    """Topic vocabulary text -> {code: {"label": str, "terms": {term: weight}}}.
+    A term is a tuple of normalised words; a wildcard term is ("prefix*",)."""
+    topics, current = {}, None
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        head = _HEADER.match(line)
+        if head:
+            code, label = head.group(1), head.group(2).strip() or head.group(1)
+            current = topics.setdefault(code, {"label": label, "terms": {}})
+            continue
+        if current is None:
+            raise ValueError(f"{source} line {n}: terms before any [topic] header")
+        weight, body = 1.0, line
+        m = _WEIGHT.match(line)
+        if m:
+            weight, body = float(m.group(1)), m.group(2)
+        for raw in re.split(r"[;,]", body):
+            raw = raw.strip()
+            if not raw:
+                continue
+            if raw.endswith("*") and " " not in raw:
+                key = (fold(raw[:-1]) + "*",)
+            else:
+                key = tuple(_norm(w) for w in fold(raw).split())
+            if key and key != ("*",):
+                current["terms"][key] = max(weight, current["terms"].get(key, 0.0))
+    return topics
+
+
+def _data_text(name):
+    return resources.files("transforms").joinpath("data", name).read_text("utf-8")
+
+
+@lru_cache(maxsize=None)
+def load_vocabulary(user_path=None, replace=False):
+    """The shipped IPTC vocabulary, extended (or replaced, if `replace`) by a
+    user file in the same format. A user topic with an IPTC code adds terms to
+    that topic; any other code is a new topic."""
+    topics = {} if (replace and user_path) else parse_vocabulary(
+        _data_text("iptc_topics.txt"), "iptc_topics.txt")
+    if user_path:
+        with FileSystems.open(user_path) as fh:
+            extra = parse_vocabulary(fh.read().decode("utf-8-sig"), user_path)
+        for code, topic in extra.items():
+            target = topics.setdefault(code, {"label": topic["label"], "terms": {}})
+            for term, w in topic["terms"].items():
+                target["terms"][term] = max(w, target["terms"].get(term, 0.0))
+    return topics
+
+
+class Matcher:
+    """Compiled vocabulary: longest phrase first, then word, then prefix."""
+
+    def __init__(self, topics):
+        self.labels = {code: t["label"] for code, t in topics.items()}
+        self.terms = {}      # word tuple -> [(code, weight)]
+        self.prefixes = {}   # prefix -> [(code, weight)]
+        for code, t in topics.items():
+            for term, w in t["terms"].items():
+                if term[-1].endswith("*"):
+                    self.prefixes.setdefault(term[0][:-1], []).append((code, w))
+                else:
+                    self.terms.setdefault(term, []).append((code, w))
+        self.max_len = max((len(t) for t in self.terms), default=1)
+        self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
+
+    def matches(self, words):
+        """Yield (term, [(code, weight)], position) for folded `words`."""
+        normed = [_norm(w) for w in words]
+        i, n = 0, len(words)
+        while i < n:
+            for size in range(min(self.max_len, n - i), 0, -1):
+                hit = self.terms.get(tuple(normed[i:i + size]))
+                if hit:
+                    yield " ".join(normed[i:i + size]), hit, i
+                    i += size
+                    break
+            else:
+                word = words[i]
+                for k in self.prefix_lengths:
+                    if k <= len(word) and word[:k] in self.prefixes:
+                        yield word[:k] + "*", self.prefixes[word[:k]], i
+                        break
+                i += 1
+
+
+@lru_cache(maxsize=None)
+def matcher(user_path=None, replace=False):
+    return Matcher(load_vocabulary(user_path, replace))
+
+
+def topic_evidence(text, m):
+    """{code: evidence} for one text (see the module docstring)."""
+    counts = Counter()
+    for term, hits, _pos in m.matches(fold(text or "").split()):
+        for code, w in hits:
+            counts[(code, term, w)] += 1
+    evidence = Counter()
+    for (code, _term, w), c in counts.items():
+        evidence[code] += w * (1.0 + math.log(c))
+    return evidence
+
+
+def classify(text, m, min_evidence=MIN_EVIDENCE, min_share=MIN_SHARE):
+    """[(code, label, score, rank)] of the topics an article carries, best first."""
+    evidence = topic_evidence(text, m)
+    total = sum(evidence.values())
+    if not total:
+        return []
+    ranked = sorted(evidence.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = [(code, ev / total) for code, ev in ranked
+            if ev >= min_evidence and ev / total >= min_share]
+    return [(code, m.labels[code], round(share, 4), rank)
+            for rank, (code, share) in enumerate(kept, 1)]
+
+
+# -------------------------------------------------------------- transforms
+
+class ClassifyTopicsFn(beam.DoFn):
+    """Article record -> its `topics` rows; tagged outputs: the article's
+    period, and one (period, code, label) per topic it carries."""
+
+    def __init__(self, user_path=None, replace=False, period=DEFAULT_PERIOD):
+        self._user_path = user_path
+        self._replace = replace
+        self._period = period
+
+    def setup(self):
+        self._matcher = matcher(self._user_path, self._replace)
+
+    def process(self, article):
+        start = period_start(article.get("published"), self._period)
+        period = start.isoformat() if start else None   # str keys encode deterministically
+        yield beam.pvalue.TaggedOutput(_ARTICLE_PERIOD, period)
+        text = article.get("text")
+        for code, label, score, rank in classify(text if isinstance(text, str) else "",
+                                                 self._matcher):
+            yield {"article_id": article["article_id"], "topic": code, "label": label,
+                   "score": score, "rank": rank}
+            yield beam.pvalue.TaggedOutput(TOPICS_BY_PERIOD, (period, code, label))
+
+
+def _period_row(key_count, totals):
+    (period, code, label), n = key_count
+    return {"period": date.fromisoformat(period) if period else None,
+            "topic": code, "label": label, "n_articles": n,
+            "share": round(n / totals[period], 4)}
+
+
+class Topics(beam.PTransform):
+    """Article records -> {"topics": rows, "topics_by_period": rows}."""
+
+    def __init__(self, user_path=None, replace=False, period=DEFAULT_PERIOD):
+        super().__init__()
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
+        self._args = (user_path, replace, period)
+
+    def expand(self, articles):
+        out = articles | "ClassifyTopics" >> beam.ParDo(
+            ClassifyTopicsFn(*self._args)).with_outputs(
+                _ARTICLE_PERIOD, TOPICS_BY_PERIOD, main=TOPICS)
+        totals = out[_ARTICLE_PERIOD] | "ArticlesPerPeriod" >> beam.combiners.Count.PerElement()
+        by_period = (out[TOPICS_BY_PERIOD]
+                     | "TopicArticlesPerPeriod" >> beam.combiners.Count.PerElement()
+                     | "PeriodShares" >> beam.Map(_period_row,
+                                                  totals=beam.pvalue.AsDict(totals)))
+        return {TOPICS: out[TOPICS], TOPICS_BY_PERIOD: by_period}
+
+
+# --------------------------------------------------------------- keyphrases
+
+@lru_cache(maxsize=None)
+def keyphrase_stopwords():
+    from spacy.lang.en.stop_words import STOP_WORDS
+    extra = {ln.strip().lower() for ln in _data_text("keyphrase_stopwords.txt").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")}
+    return frozenset(w.lower() for w in STOP_WORDS) | frozenset(extra)
+
+
+_CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘«»|/\\—–…•·]+|\s[-']\s|\s'|'\s")
+_TOKEN = re.compile(r"\S+")
+_WORD = re.compile(r"^[^\W\d_]+(?:[-'][^\W\d_]+)*$")
+_JOINERS = {"of", "&"}
+
+
+def _clean(token):
+    token = token.replace("’", "'")
+    token = re.sub(r"'s$|'$", "", token)
+    return token.strip("'-")
+
+
+def candidate_phrases(text):
+    """Candidate keyphrases of an article, one entry per occurrence, and the
+    number of candidate words (the tf denominator)."""
+    stop = keyphrase_stopwords()
+    phrases, n_words = [], 0
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or any(p.search(line) for p in FURNITURE):
+            continue
+        for clause in _CLAUSE.split(line):
+            run = []   # [(lower, is_capitalised)] content words and joiners
+            for tok in _TOKEN.findall(clause) + [None]:
+                word = _clean(tok) if tok else ""
+                low = word.lower()
+                if (tok and _WORD.match(word) and len(word) > 1 and low not in stop
+                        and not (low.endswith("ed") and not word[0].isupper())):
+                    run.append((low, word[0].isupper()))
+                    n_words += 1
+                    continue
+                if (tok and low in _JOINERS and run and run[-1][0] not in _JOINERS
+                        and run[-1][1]):
+                    run.append((low, False))
+                    continue
+                phrases.extend(_ngrams(run))
+                run = []
+    return phrases, n_words
+
+
+def _ngrams(run):
+    out = []
+    for i in range(len(run)):
+        if run[i][0] in _JOINERS:
+            continue
+        content = 0
+        for j in range(i, len(run)):
+            word, cap = run[j]
+            if word in _JOINERS:
+                # a joiner needs capitalised words on both sides
+                if not (run[j - 1][1] and j + 1 < len(run) and run[j + 1][1]):
+                    break
+                continue
+            content += 1
+            if content > MAX_PHRASE_WORDS:
+                break
+            out.append(" ".join(w for w, _ in run[i:j + 1]))
+    return out
+
+
+def select_keyphrases(scored, k=TOP_PHRASES):
+    """[(phrase, score)] -> the top k, best first. A phrase inside a better
+    one is skipped; a phrase holding better ones ("prime minister" after
+    "prime" and "minister") replaces them when its score is at least
+    `LONGER_RATIO` of each of theirs, and is skipped otherwise."""
+    chosen = []
+    for phrase, score in sorted(scored, key=lambda ps: (-ps[1], ps[0])):
+        padded = f" {phrase} "
+        if any(padded in f" {c} " for c, _ in chosen):
+            continue
+        inside = [i for i, (c, s) in enumerate(chosen) if f" {c} " in padded]
+        if inside:
+            if all(score >= LONGER_RATIO * chosen[i][1] for i in inside):
+                first = inside[0]
+                chosen = [(phrase, score) if i == first else ps
+                          for i, ps in enumerate(chosen) if i == first or i not in inside]
+            continue
+        if len(chosen) == k:
+            break
+        chosen.append((phrase, score))
+    return sorted(chosen, key=lambda ps: (-ps[1], ps[0]))
+
+
+def _article_terms(article):
+    phrases, n_words = candidate_phrases(article.get("text") if isinstance(
+        article.get("text"), str) else "")
+    return article["article_id"], Counter(phrases), n_words
+
+
+def _tfidf(joined, n_docs):
+    phrase, groups = joined
+    df = sum(groups["df"])
+    idf = math.log((1 + n_docs) / (1 + df)) + 1.0
+    for article_id, tf in groups["tf"]:
+        yield article_id, (phrase, tf * idf)
+
+
+def _keyphrase_rows(kv, k):
+    article_id, scored = kv
+    for rank, (phrase, score) in enumerate(select_keyphrases(scored, k), 1):
+        yield {"article_id": article_id, "phrase": phrase, "score": round(score, 6),
+               "rank": rank}
+
+
+class Keyphrases(beam.PTransform):
+    """Article records -> `keyphrases` rows (TF-IDF over the whole corpus)."""
+
+    def __init__(self, k=TOP_PHRASES):
+        super().__init__()
+        self._k = k
+
+    def expand(self, articles):
+        terms = articles | "CandidatePhrases" >> beam.Map(_article_terms)
+        n_docs = articles | "CountDocuments" >> beam.combiners.Count.Globally()
+        df = (terms
+              | "DistinctPhrases" >> beam.FlatMap(lambda t: t[1].keys())
+              | "DocumentFrequency" >> beam.combiners.Count.PerElement())
+        tf = terms | "TermFrequency" >> beam.FlatMap(
+            lambda t: ((p, (t[0], c / t[2])) for p, c in t[1].items()))
+        return ({"tf": tf, "df": df}
+                | "JoinFrequencies" >> beam.CoGroupByKey()
+                | "TfIdf" >> beam.FlatMap(_tfidf, n_docs=beam.pvalue.AsSingleton(n_docs))
+                | "ByArticle" >> beam.GroupByKey()
+                | "TopPhrases" >> beam.FlatMap(_keyphrase_rows, k=self._k))
