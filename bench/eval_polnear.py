@@ -2,7 +2,12 @@
 sentencizer + our actor resolution, exactly as in the pipeline, without the
 corpus-wide merge) against the gold Source/Cue/Content spans.
 
-    python bench/eval_polnear.py [--split dev] [--docs N] [--show N]
+    python bench/eval_polnear.py [--split dev] [--docs N] [--show N] [--parser]
+
+With --parser the full spaCy pipeline (tagger + dependency parser + NER)
+runs instead of NER + sentencizer and find_quotes gets the tokens: the
+parser fallback of transforms/quotes.py (`_parsed_attributions`) adds the
+speech verbs with a subject and a clausal complement that the rules missed.
 
 Gold: one annotator per article, the first in alphabetical order of the
 .ann file names (two dev articles have six annotators; the others one).
@@ -91,8 +96,14 @@ def _is_name(text, pieces):
     return any(w[0].isupper() and w not in _NOT_NAME for w in words)
 
 
-def predict(nlp, docs, batch_size=16):
-    """Run NER + actor resolution + find_quotes on each text."""
+def tokens_of(doc):
+    """A parsed spaCy Doc -> find_quotes' ``tokens`` argument."""
+    return [(t.idx, t.idx + len(t), t.lemma_, t.pos_, t.dep_, t.head.i) for t in doc]
+
+
+def predict(nlp, docs, batch_size=16, parser=False):
+    """Run NER + actor resolution + find_quotes on each text (with the
+    tokens of a parsed Doc when `parser`)."""
     from transforms import lexicon
     from transforms.actors import resolve_article
     from transforms.quotes import find_quotes
@@ -104,7 +115,7 @@ def predict(nlp, docs, batch_size=16):
         sents = [s.start_char for s in doc.sents]
         mentions, _ = resolve_article(text, ents, sents, aliases)
         rows = [(m["start"], m["end"], m["actor_id"], m["label"], m["sentence"]) for m in mentions]
-        preds.append(find_quotes(text, sents, rows))
+        preds.append(find_quotes(text, sents, rows, tokens_of(doc) if parser else None))
     return preds
 
 
@@ -179,16 +190,25 @@ def main(argv=None):
     ap.add_argument("--docs", type=int, default=None)
     ap.add_argument("--model", default=None)
     ap.add_argument("--show", type=int, default=0, help="print N missed speech attributions")
+    ap.add_argument("--parser", action="store_true",
+                    help="run the full pipeline with the dependency parser (slower)")
     args = ap.parse_args(argv)
     from transforms.nlp import DEFAULT_MODEL, load_ner
     model = args.model or DEFAULT_MODEL
     t0 = time.time()
-    nlp = load_ner(model)
+    if args.parser:
+        import spacy
+        nlp = spacy.load(model)
+    else:
+        nlp = load_ner(model)
     docs = load_split(args.split, args.docs)
-    preds = predict(nlp, docs)
+    t1 = time.time()
+    preds = predict(nlp, docs, parser=args.parser)
+    t_nlp = time.time() - t1
     result = score(docs, preds)
-    print(f"PolNeAR {args.split}: {result['n_docs']} articles, model {model}, "
-          f"{time.time() - t0:.1f} s")
+    print(f"PolNeAR {args.split}: {result['n_docs']} articles, model {model}"
+          f"{' with parser' if args.parser else ' (NER + sentencizer)'}, "
+          f"{time.time() - t0:.1f} s in all, {t_nlp:.1f} s NLP + quotes")
     for k in ("cue", "content", "source"):
         v = result[k]
         print(f"  {k:<8} P {v['p']:.3f}  R {v['r']:.3f}  F1 {v['f1']:.3f}  "

@@ -505,12 +505,16 @@ def _subject(art, found, sent_start, cue_start):
     return None
 
 
-def find_quotes(text, sents, mentions):
+def find_quotes(text, sents, mentions, tokens=None):
     """One article -> a list of quote dicts (the `quotes` columns without
     article_id/outlet/published), in text order.
 
     `mentions` are ``(start, end, actor_id, label, ...)`` tuples with the
-    final actor ids; `sents` the sentence start offsets."""
+    final actor ids; `sents` the sentence start offsets. `tokens`, when a
+    dependency parse is available, are ``(start, end, lemma, pos, dep,
+    head)`` per token (head = index of the head token): speech verbs the
+    rules left unattributed then get their subject and clausal complement
+    (see `_parsed_attributions`)."""
     art = _Article(text, sents, mentions)
     verbs = speech_verbs()
     found = []
@@ -603,6 +607,8 @@ def find_quotes(text, sents, mentions):
                    direct=art.quote_starting(qs) is not None and qe in art.q_ends)
         found.append(row)
         taken.append((qs, qe))
+    if tokens:
+        found.extend(_parsed_attributions(art, tokens, found, taken))
     found.extend(_continuations(art, found, taken))
     known = {}  # an affiliation given once holds for the speaker's other quotes
     for r in sorted(found, key=lambda r: r["quote_start"]):
@@ -645,6 +651,59 @@ def _continuations(art, found, taken):
         out.append(row)
         direct.append(dict(row))
         direct.sort(key=lambda x: x["quote_end"])
+        taken.append((qs, qe))
+    return out
+
+
+def _parsed_attributions(art, tokens, found, taken):
+    """Parser fallback: a speech verb (lemma in speech_verbs.txt) not yet
+    used as a cue, with a nominal subject and a clausal complement, is an
+    attribution: speaker = the subject's subtree, content = the
+    complement's subtree."""
+    lemmas = set(speech_verbs().values())
+    n = len(tokens)
+    lo = list(range(n))
+    hi = list(range(n))
+    for i in range(n):  # each token widens the span of all its ancestors
+        j, seen = tokens[i][5], 0
+        while j is not None and 0 <= j < n and j != i and seen < n:
+            lo[j], hi[j] = min(lo[j], i), max(hi[j], i)
+            if tokens[j][5] == j:
+                break
+            j, seen = tokens[j][5], seen + 1
+    children = {}
+    for i, t in enumerate(tokens):
+        if t[5] is not None and t[5] != i:
+            children.setdefault(t[5], []).append(i)
+    used = [(r["cue_start"], r["cue_end"]) for r in found if r["cue_start"] is not None]
+    out = []
+    for i, (cs, ce, lemma, pos, _, _) in enumerate(tokens):
+        if pos != "VERB" or lemma not in lemmas or any(a < ce and cs < b for a, b in used):
+            continue
+        if art.quote_at(cs):
+            continue
+        kids = children.get(i, [])
+        subj = [k for k in kids if tokens[k][4] == "nsubj"]
+        comp = [k for k in kids if tokens[k][4] == "ccomp"]
+        if not subj or not comp:
+            continue
+        ss, se = tokens[lo[subj[0]]][0], tokens[hi[subj[0]]][1]
+        qs, qe = tokens[lo[comp[0]]][0], tokens[hi[comp[0]]][1]
+        if any(a < qe and qs < b for a, b in taken):
+            continue
+        words = art.text[ss:se]
+        if words.lower() in _PRONOUNS:
+            fields = _pronoun(art, words, ss, se)
+        else:
+            named = art.mentions_in(ss, se, NAME_LABELS)
+            fields = ({"speaker_id": named[-1][2], "speaker": words, "speaker_start": ss,
+                       "speaker_end": se} if named and named[-1][3] in ("PERSON", "ORG")
+                      else {"speaker_id": None, "speaker": words, "speaker_start": ss,
+                            "speaker_end": se})
+        row = dict(fields, affiliation=None, cue=art.text[cs:ce], cue_lemma=lemma,
+                   cue_start=cs, cue_end=ce, quote=art.text[qs:qe], quote_start=qs,
+                   quote_end=qe, direct=art.quote_starting(qs) is not None and qe in art.q_ends)
+        out.append(row)
         taken.append((qs, qe))
     return out
 
