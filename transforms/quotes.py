@@ -749,7 +749,8 @@ class FindQuotesFn(beam.DoFn):
 
     def process(self, record):
         try:
-            rows = find_quotes(record["text"], record["sents"], record["mentions"])
+            rows = find_quotes(record["text"], record["sents"], record["mentions"],
+                               record.get("tokens"))  # tokens: only with a parser
         except Exception:  # rules over a string: should not happen; never stop a run
             logging.exception("find_quotes failed on article %s", record.get("article_id"))
             self._failed.inc()
