@@ -6,6 +6,8 @@ These are Beam PipelineOptions, so the standard Beam flags (--runner,
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.actors import LABELS
+from transforms.comentions import (DEFAULT_MAX_ACTORS, DEFAULT_MIN_PAIR_ARTICLES,
+                                   DEFAULT_PERIOD, PERIODS)
 from transforms.nlp import DEFAULT_MODEL
 
 
@@ -13,11 +15,11 @@ class CorpusStatsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument(
-            "--input", nargs="+", action="extend", required=True,
+            "--input", nargs="+", action="extend",
             help="Input files, folders or globs (several allowed): .jsonl/.json "
                  "(optionally .gz), .csv, .parquet, .txt (one article per file).")
         parser.add_argument(
-            "--output", required=True,
+            "--output",
             help="Output folder; each table is a sub-folder of Parquet files.")
         parser.add_argument(
             "--spacy-model", "--spacy_model", dest="spacy_model", default=DEFAULT_MODEL,
@@ -36,3 +38,26 @@ class CorpusStatsOptions(PipelineOptions):
         parser.add_argument(
             "--batch-size", "--batch_size", dest="batch_size", type=int, default=64,
             help="Texts per nlp.pipe batch (default %(default)s).")
+        parser.add_argument(
+            "--period", choices=PERIODS, default=DEFAULT_PERIOD,
+            help="Time period of comentions_by_period and topics_by_period "
+                 "(default %(default)s).")
+        parser.add_argument(
+            "--topics", default=None,
+            help="Topic vocabulary file in the format of transforms/data/iptc_topics.txt "
+                 "('[code] label' then 'weight: term; term; ...' lines); its topics "
+                 "are added to the IPTC ones (same code: terms added).")
+        parser.add_argument(
+            "--topics-replace", "--topics_replace", dest="topics_replace",
+            action="store_true",
+            help="Use only the --topics FILE topics, not the shipped IPTC ones.")
+        parser.add_argument(
+            "--min-pair-articles", "--min_pair_articles", dest="min_pair_articles", type=int,
+            default=DEFAULT_MIN_PAIR_ARTICLES,
+            help="Co-mention pairs in fewer articles than this keep their counts "
+                 "but get null PMI/NPMI/LLR (default %(default)s).")
+        parser.add_argument(
+            "--max-actors-per-article", "--max_actors_per_article",
+            dest="max_actors_per_article", type=int, default=DEFAULT_MAX_ACTORS,
+            help="Co-mention pairs of an article use only its this many most "
+                 "mentioned actors (default %(default)s).")

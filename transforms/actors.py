@@ -300,8 +300,9 @@ def decide_merges(short_and_votes):
 
 def remap_article(record, merges):
     """Apply corpus merges to one article's mentions; returns the mentions
-    (final actor ids) and per-actor partial statistics."""
-    mentions = record["mentions"]
+    (final actor ids) and per-actor partial statistics. The input record is
+    not modified (Beam elements are immutable)."""
+    mentions = [dict(m) for m in record["mentions"]]
     for m in mentions:
         if not m["full"] and not m["alias"]:
             short = m["actor_id"].split(":", 1)[1].replace("_", " ")

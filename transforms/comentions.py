@@ -30,8 +30,8 @@ Counting uses combiners (`CombinePerKey`), never a group of every article per
 pair. An article with more than ``max_actors`` actors contributes pairs only
 among its ``max_actors`` most-mentioned actors (ties: earliest first
 mention, then actor id), so one article adds at most max_actors·(max_actors-1)/2
-pairs; such articles are counted in the Beam counter
-``newsbeam/comention_articles_capped`` and logged. Actor article counts (the
+pairs; such articles are logged and counted in run.json's
+``stats.comention_articles_capped``. Actor article counts (the
 marginals) always use all of an article's actors.
 """
 import logging
@@ -40,16 +40,14 @@ import typing
 from datetime import date, timedelta
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
-
 from transforms.outputs import ParDoWithOutputs
+from transforms.sinks import stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
 DEFAULT_MIN_PAIR_ARTICLES = 2
 DEFAULT_MAX_ACTORS = 100
-METRICS_NAMESPACE = "newsbeam"
-CAPPED_COUNTER = "comention_articles_capped"
+CAPPED = "comention_articles_capped"
 
 COMENTIONS = "comentions"
 BY_PERIOD = "comentions_by_period"
@@ -127,12 +125,11 @@ class PairsFn(beam.DoFn):
     def __init__(self, period, max_actors):
         self._period = period
         self._max_actors = max_actors
-        self._capped = Metrics.counter(METRICS_NAMESPACE, CAPPED_COUNTER)
 
     def process(self, record):
         pairs, capped = article_pairs(record, self._max_actors)
         if capped:
-            self._capped.inc()
+            yield beam.pvalue.TaggedOutput(CAPPED, record["article_id"])
             log.warning("comentions: article %s has %d actors; pairs use only the "
                         "%d most mentioned", record["article_id"],
                         len({a for a, _ in record["actors"]}), self._max_actors)
@@ -206,7 +203,7 @@ class CoMentions(beam.PTransform):
             lambda r: (r["actor_id"], (r["name"], r["type"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
             PairsFn(self._period, self._max_actors), main="pairs",
-            tags=[BY_PERIOD, BY_OUTLET])
+            tags=[BY_PERIOD, BY_OUTLET, CAPPED])
         comentions = (pairs.pairs
                       | "CountPairs" >> beam.CombinePerKey(SumPairsFn())
                       | "ScorePairs" >> beam.Map(
@@ -225,4 +222,8 @@ class CoMentions(beam.PTransform):
                      | "OutletRows" >> beam.MapTuple(lambda k, v: {
                          "outlet": k[0], "actor_a": k[1], "actor_b": k[2],
                          "n_articles": v}))
-        return {COMENTIONS: comentions, BY_PERIOD: by_period, BY_OUTLET: by_outlet}
+        capped = (pairs[CAPPED]
+                  | "CountCapped" >> beam.combiners.Count.Globally()
+                  | "CappedStat" >> beam.Map(lambda n: stat(CAPPED, n)))
+        return {COMENTIONS: comentions, BY_PERIOD: by_period, BY_OUTLET: by_outlet,
+                "stats": capped}

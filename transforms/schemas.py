@@ -72,4 +72,118 @@ ERRORS = Table("errors", [
 ], sort_by=["source_file", "record", "stage"],
    doc="Every input record that could not become an article, and why.")
 
-TABLES = {t.name: t for t in (ARTICLES, MENTIONS, ACTORS, ERRORS)}
+COMENTIONS = Table("comentions", [
+    ("actor_a", pa.string()),
+    ("actor_b", pa.string()),
+    ("name_a", pa.string()),
+    ("name_b", pa.string()),
+    ("type_a", pa.string()),
+    ("type_b", pa.string()),
+    ("n_articles", pa.int64()),
+    ("n_sentences", pa.int64()),
+    ("pmi", pa.float64()),
+    ("npmi", pa.float64()),
+    ("llr", pa.float64()),
+], sort_by=["actor_a", "actor_b"],
+   doc="One row per unordered actor pair (actor_a < actor_b) named in the same "
+       "article: articles and sentences naming both, and PMI, NPMI and Dunning's "
+       "G2 (natural log) on article counts; scores null below --min-pair-articles.")
+
+COMENTIONS_BY_PERIOD = Table("comentions_by_period", [
+    ("period", pa.date32()),
+    ("actor_a", pa.string()),
+    ("actor_b", pa.string()),
+    ("n_articles", pa.int64()),
+    ("n_sentences", pa.int64()),
+], sort_by=["period", "actor_a", "actor_b"],
+   doc="Pair counts per --period (first day of the day/ISO week/month of "
+       "`published`; null for undated articles).")
+
+COMENTIONS_BY_OUTLET = Table("comentions_by_outlet", [
+    ("outlet", pa.string()),
+    ("actor_a", pa.string()),
+    ("actor_b", pa.string()),
+    ("n_articles", pa.int64()),
+], sort_by=["outlet", "actor_a", "actor_b"],
+   doc="Pair article counts per outlet.")
+
+TOPICS = Table("topics", [
+    ("article_id", pa.string()),
+    ("topic", pa.string()),
+    ("label", pa.string()),
+    ("score", pa.float64()),
+    ("rank", pa.int32()),
+], sort_by=["article_id", "rank"],
+   doc="IPTC Media Topics (medtop:...) and --topics user topics of each article: "
+       "score = the topic's share of the article's lexicon evidence; rank 1 = best.")
+
+KEYPHRASES = Table("keyphrases", [
+    ("article_id", pa.string()),
+    ("phrase", pa.string()),
+    ("score", pa.float64()),
+    ("rank", pa.int32()),
+], sort_by=["article_id", "rank"],
+   doc="Top TF-IDF phrases (1-3 content words) of each article; document "
+       "frequencies over the whole corpus of the run.")
+
+TOPICS_BY_PERIOD = Table("topics_by_period", [
+    ("period", pa.date32()),
+    ("topic", pa.string()),
+    ("label", pa.string()),
+    ("n_articles", pa.int64()),
+    ("share", pa.float64()),
+], sort_by=["period", "topic"],
+   doc="Articles carrying each topic per --period (first day; null for undated "
+       "articles) and their share of that period's analysed articles.")
+
+QUOTES = Table("quotes", [
+    ("article_id", pa.string()),
+    ("outlet", pa.string()),
+    ("published", TIMESTAMP),
+    ("speaker_id", pa.string()),
+    ("speaker", pa.string()),
+    ("speaker_start", pa.int32()),
+    ("speaker_end", pa.int32()),
+    ("affiliation", pa.string()),
+    ("cue", pa.string()),
+    ("cue_lemma", pa.string()),
+    ("cue_start", pa.int32()),
+    ("cue_end", pa.int32()),
+    ("quote", pa.string()),
+    ("quote_start", pa.int32()),
+    ("quote_end", pa.int32()),
+    ("direct", pa.bool_()),
+], sort_by=["article_id", "quote_start", "cue_start"],
+   doc="One row per reported-speech attribution: who (speaker_id = actor, null "
+       "for unnamed sources), the cue word and the quoted or reported content; "
+       "offsets index articles.text; cue null for a continued quotation.")
+
+SOURCES = Table("sources", [
+    ("speaker_id", pa.string()),
+    ("speaker", pa.string()),
+    ("affiliation", pa.string()),
+    ("n_quotes", pa.int64()),
+    ("n_articles", pa.int64()),
+    ("n_outlets", pa.int64()),
+    ("first_published", TIMESTAMP),
+    ("last_published", TIMESTAMP),
+], sort_by=["speaker_id", "speaker"],
+   doc="One row per quoted speaker: an actor, or (speaker_id null) the words of "
+       "an unnamed source such as 'officials'; affiliation = most frequent.")
+
+OUTLETS = Table("outlets", [
+    ("outlet", pa.string()),
+    ("n_articles", pa.int64()),
+    ("n_duplicates", pa.int64()),
+    ("n_quotes", pa.int64()),
+    ("n_actors", pa.int64()),
+    ("first_published", TIMESTAMP),
+    ("last_published", TIMESTAMP),
+], sort_by=["outlet"],
+   doc="One row per outlet (null: articles without one): analysed articles, "
+       "exact duplicates, quotes, distinct actors, date range.")
+
+TABLES = {t.name: t for t in (ARTICLES, MENTIONS, ACTORS, ERRORS, COMENTIONS,
+                              COMENTIONS_BY_PERIOD, COMENTIONS_BY_OUTLET,
+                              TOPICS, KEYPHRASES, TOPICS_BY_PERIOD,
+                              QUOTES, SOURCES, OUTLETS)}

@@ -90,10 +90,12 @@ class CommitFn(beam.DoFn):
 
     def process(self, reports):
         rows = {name: 0 for name in TABLES}
-        units = {}
+        units, stats = {}, {}
         for r in reports:
             if r["kind"] == "table":
                 rows[r["table"]] += r["rows"]
+            elif r["kind"] == "stat":
+                stats[r["name"]] = stats.get(r["name"], 0) + r["value"]
             else:
                 units[r["source_file"]] = units.get(r["source_file"], 0) + r["units"]
         for name, table in TABLES.items():
@@ -117,6 +119,7 @@ class CommitFn(beam.DoFn):
             "records_accounted": rows["articles"] + rows["errors"],
             "accounting_ok": read == rows["articles"] + rows["errors"],
             "records_per_file": dict(sorted(units.items())),
+            "stats": dict(sorted(stats.items())),
         })
         with FileSystems.create(join(self._output, RUN_FILE)) as fh:
             fh.write(json.dumps(summary, indent=2, sort_keys=True, default=str).encode("utf-8"))
@@ -138,8 +141,15 @@ def _mkdirs(folder):
         pass  # exists
 
 
+def stat(name, value):
+    """A figure for run.json's ``stats``, summed over all reports of `name`."""
+    return {"kind": "stat", "name": name, "value": value}
+
+
 class WriteTables(beam.PTransform):
-    """{table name: rows} plus per-file read counts -> the output folder.
+    """``(tables, counts, stats)`` -> the output folder: `tables` maps table
+    names to row PCollections, `counts` holds per-file ``(source_file,
+    units)`` read counts, `stats` holds `stat(...)` figures for run.json.
 
     The result is a PCollection holding the run summary: the single leaf
     that every branch of the pipeline feeds."""
@@ -151,11 +161,12 @@ class WriteTables(beam.PTransform):
         self._run_info = run_info
 
     def expand(self, pcolls):
-        tables, counts = pcolls
+        tables, counts, stats = pcolls
         reports = [rows | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
                    for name, rows in sorted(tables.items())]
         reports.append(counts | "CountReport" >> beam.MapTuple(
             lambda f, n: {"kind": "counts", "source_file": f, "units": n}))
+        reports.append(stats)
         return (reports
                 | "AllReports" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()

@@ -53,6 +53,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.articles import FURNITURE
 from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
 from transforms.lexicon import fold
+from transforms.outputs import ParDoWithOutputs
 
 MIN_EVIDENCE = 2.0
 MIN_SHARE = 0.15
@@ -243,9 +244,9 @@ class Topics(beam.PTransform):
         self._args = (user_path, replace, period)
 
     def expand(self, articles):
-        out = articles | "ClassifyTopics" >> beam.ParDo(
-            ClassifyTopicsFn(*self._args)).with_outputs(
-                _ARTICLE_PERIOD, TOPICS_BY_PERIOD, main=TOPICS)
+        out = articles | "ClassifyTopics" >> ParDoWithOutputs(
+            ClassifyTopicsFn(*self._args), main=TOPICS,
+            tags=[_ARTICLE_PERIOD, TOPICS_BY_PERIOD])
         totals = out[_ARTICLE_PERIOD] | "ArticlesPerPeriod" >> beam.combiners.Count.PerElement()
         by_period = (out[TOPICS_BY_PERIOD]
                      | "TopicArticlesPerPeriod" >> beam.combiners.Count.PerElement()
