@@ -21,10 +21,14 @@ from apache_beam.options.pipeline_options import (
 from pipelines.options import CorpusStatsOptions
 from transforms.actors import ARTICLE_ACTORS, ResolveActors
 from transforms.articles import NormalizeArticles
+from transforms.comentions import CoMentions
 from transforms.errors import ERRORS
 from transforms.nlp import FindEntities, check_model
 from transforms.read import ReadRecords, expand_inputs
 from transforms.sinks import RUN_FILE, WriteTables, join
+from transforms.topics import Keyphrases, Topics
+from transforms.outlets import OutletStats
+from transforms.quotes import FindQuotes, Sources
 
 
 def build(p, opts, files, run_info):
@@ -34,11 +38,11 @@ def build(p, opts, files, run_info):
             | "ListInputs" >> beam.Create(files)
             | "ReadRecords" >> ReadRecords())
     articles = read.records | "NormalizeArticles" >> NormalizeArticles()
-    duplicate, unique = (articles["articles"]
-                         | "SplitDuplicates" >> beam.Partition(
-                             lambda a, _: 0 if a["duplicate_of"] else 1, 2))
+    duplicate = articles["articles"] | "Duplicates" >> beam.Filter(
+        lambda a: a["duplicate_of"] is not None)
+    unique = articles["articles"] | "Originals" >> beam.Filter(
+        lambda a: a["duplicate_of"] is None)
     analysed = (unique
-                | "SpreadArticles" >> beam.Reshuffle()
                 | "FindEntities" >> FindEntities(opts.spacy_model, opts.max_chars,
                                                  opts.batch_size))
     actors = analysed.articles | "ResolveActors" >> ResolveActors(opts.aliases, labels)
@@ -54,7 +58,18 @@ def build(p, opts, files, run_info):
     # One record per analysed article with its final actors, text and
     # sentence starts: the input of every per-article statistic below.
     article_actors = actors[ARTICLE_ACTORS]  # noqa: F841 (consumers follow)
-    return (tables, read.counts) | "WriteTables" >> WriteTables(
+    comentions = (article_actors, actors["actors"]) | "CoMentions" >> CoMentions(
+        opts.period, opts.min_pair_articles, opts.max_actors_per_article)
+    stats = comentions.pop("stats")  # figures for run.json
+    tables.update(comentions)
+    tables.update(article_actors | "Topics" >> Topics(
+        opts.topics, opts.topics_replace, opts.period))
+    tables["keyphrases"] = article_actors | "Keyphrases" >> Keyphrases()
+    tables["quotes"] = article_actors | "FindQuotes" >> FindQuotes()
+    tables["sources"] = tables["quotes"] | "Sources" >> Sources(actors["actors"])
+    tables["outlets"] = {"articles": tables["articles"], "quotes": tables["quotes"],
+                         "article_actors": article_actors} | "Outlets" >> OutletStats()
+    return (tables, read.counts, stats) | "WriteTables" >> WriteTables(
         opts.output, run_info["run_id"], run_info)
 
 
@@ -88,6 +103,12 @@ def run(argv=None):
     """Build and run the job; returns the run summary (run.json) as a dict."""
     options = make_options(argv)
     opts = options.view_as(CorpusStatsOptions)
+    if not opts.input or not opts.output:
+        # checked here, not by argparse: Beam parses every PipelineOptions
+        # class for any pipeline, tests' TestPipelines included
+        raise SystemExit("corpus-stats: --input and --output are required")
+    if not beam.io.filesystems.FileSystems.get_scheme(opts.output):
+        opts.output = os.path.abspath(opts.output)  # workers may run elsewhere
     check_model(opts.spacy_model)
     files, skipped = expand_inputs(opts.input)
     run_info = {
@@ -96,10 +117,15 @@ def run(argv=None):
         "input": opts.input, "output": opts.output, "skipped_files": skipped,
         "options": {k: v for k, v in opts.get_all_options(drop_default=False).items()
                     if k in ("spacy_model", "entity_labels", "aliases", "max_chars", "batch_size",
+                             "period", "min_pair_articles", "max_actors_per_article",
+                             "topics", "topics_replace",
                              "runner", "direct_num_workers", "direct_running_mode")},
         "model": opts.spacy_model, "versions": _versions(),
     }
     runner = None
+    if "DaskRunner" in (options.view_as(StandardOptions).runner or ""):
+        from pipelines.runner_compat import patch_dask_runner
+        patch_dask_runner()
     if options.view_as(StandardOptions).runner is None:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         runner = FnApiRunner()
@@ -118,7 +144,7 @@ def main(argv=None):
     print(f"corpus-stats: {summary['records_read']} records from "
           f"{summary['input_files']} files in {summary['seconds']} s -> {summary['output']}")
     for name, n in summary["rows"].items():
-        print(f"  {name:<10} {n:>9} rows")
+        print(f"  {name:<22} {n:>9} rows")
     ok = "ok" if summary["accounting_ok"] else "MISMATCH"
     print(f"  records read = articles + errors: {summary['records_read']} = "
           f"{summary['records_accounted']} ({ok})")

@@ -65,6 +65,9 @@ class EntitiesFn(beam.DoFn):
         self._batch_size = batch_size
         self._nlp = None
 
+    def __getstate__(self):  # ship the settings, never a loaded model
+        return dict(self.__dict__, _nlp=None)
+
     def setup(self):
         self._nlp = load_ner(self._model)
         self._nlp.max_length = max(self._nlp.max_length, self._max_chars + 1)

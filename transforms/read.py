@@ -57,6 +57,9 @@ def expand_inputs(patterns):
     becomes an error row rather than disappearing.
     """
     files, skipped = set(), set()
+    # local paths become absolute: workers of a distributed runner do not
+    # share the submitting process's working directory
+    patterns = [p if FileSystems.get_scheme(p) else os.path.abspath(p) for p in patterns]
     for pattern in patterns:
         if FileSystems.get_scheme(pattern) is None and os.path.isdir(pattern):
             for root, dirs, names in os.walk(pattern):
