@@ -25,7 +25,7 @@ from transforms.comentions import CoMentions
 from transforms.errors import ERRORS
 from transforms.nlp import FindEntities, check_model
 from transforms.read import ReadRecords, expand_inputs
-from transforms.sinks import RUN_FILE, WriteTables, join
+from transforms.sinks import RUN_FILE, WriteTables, join, prepare_output
 from transforms.topics import Keyphrases, Topics
 from transforms.outlets import OutletStats
 from transforms.quotes import FindQuotes, Sources
@@ -111,6 +111,7 @@ def run(argv=None):
         opts.output = os.path.abspath(opts.output)  # workers may run elsewhere
     check_model(opts.spacy_model)
     files, skipped = expand_inputs(opts.input)
+    prepare_output(opts.output, opts.overwrite)
     run_info = {
         "run_id": time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

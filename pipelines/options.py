@@ -22,6 +22,9 @@ class CorpusStatsOptions(PipelineOptions):
             "--output",
             help="Output folder; each table is a sub-folder of Parquet files.")
         parser.add_argument(
+            "--overwrite", action="store_true", default=False,
+            help="Replace --output even if it holds files corpus-stats did not write.")
+        parser.add_argument(
             "--spacy-model", "--spacy_model", dest="spacy_model", default=DEFAULT_MODEL,
             help=f"Installed spaCy pipeline with NER (default {DEFAULT_MODEL}; "
                  "en_core_web_sm/md/lg work too).")

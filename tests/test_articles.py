@@ -71,14 +71,16 @@ def _write_inputs(tmp_path):
     (tmp_path / "c.txt").write_text("\n  Title line\n\nThe body, here.\n", encoding="utf-8")
     with gzip.open(tmp_path / "d.jsonl.gz", "wt") as fh:
         fh.write(json.dumps({"id": "z1", "content": "Zipped text."}) + "\n")
-    (tmp_path / "e.jsonl").write_bytes(b'{"id": "bad", "text": "caf\xe9"}\n')
+    (tmp_path / "e.jsonl").write_bytes(b'{"id": "legacy", "text": "caf\xe9 \x93quoted\x94"}\n')
+    (tmp_path / "f.jsonl").write_bytes(b'{"id": "mixed", "text": "caf\xc3\xa9 and caf\xe9"}\n')
     (tmp_path / "notes.md").write_text("not an input")
 
 
 def test_expand_inputs_walks_folders_and_reports_skipped(tmp_path):
     _write_inputs(tmp_path)
     files, skipped = expand_inputs([str(tmp_path)])
-    assert [f.rsplit("/", 1)[1] for f in files] == ["a.jsonl", "b.csv", "c.txt", "d.jsonl.gz", "e.jsonl"]
+    assert [f.rsplit("/", 1)[1] for f in files] == ["a.jsonl", "b.csv", "c.txt", "d.jsonl.gz", "e.jsonl",
+                                                      "f.jsonl"]
     assert [s.rsplit("/", 1)[1] for s in skipped] == ["notes.md"]
     assert expand_inputs([str(tmp_path / "*.csv")])[0] == [str(tmp_path / "b.csv")]
     with pytest.raises(FileNotFoundError):
@@ -102,7 +104,13 @@ def test_read_and_normalize_pipeline(tmp_path):
                  "Nikkei", "Rates", "Markets rose, then fell.\nAnalysts shrugged.", "b.csv", 3),
                 ("c", None, None, "Title line", "\nThe body, here.", "c.txt", 1),
                 ("z1", None, None, None, "Zipped text.", "d.jsonl.gz", 1),
+                ("legacy", None, None, None, "café “quoted”", "e.jsonl", 1),
             ]), label="Articles")
+        assert_that(out["articles"] | "Enc" >> beam.Map(lambda a: (a["article_id"], a["encoding"])),
+                    equal_to([("a1", "utf-8"), ("a2", "utf-8"), ("c", "utf-8"), ("z1", "utf-8"),
+                              ("legacy", "cp1252"),
+                              (text_hash("Markets rose, then fell.\nAnalysts shrugged.")[:16],
+                               "utf-8")]), label="Encodings")
         errors = (read.errors, out["errors"]) | beam.Flatten()
         assert_that(errors | "E" >> beam.Map(
             lambda e: (name(e["source_file"]), e["record"], e["stage"], e["error_type"])),
@@ -111,7 +119,8 @@ def test_read_and_normalize_pipeline(tmp_path):
                       ("a.jsonl", 6, "normalize", "bad_type"),
                       ("a.jsonl", 7, "read", "not_an_object"),
                       ("b.csv", 4, "read", "csv"),
-                      ("e.jsonl", 1, "read", "decode")]), label="Errors")
+                      ("f.jsonl", 1, "read", "decode")]), label="Errors")
         assert_that(read.counts | "C" >> beam.MapTuple(lambda f, n: (name(f), n)),
                     equal_to([("a.jsonl", 6), ("b.csv", 2), ("c.txt", 1),
-                              ("d.jsonl.gz", 1), ("e.jsonl", 1)]), label="Counts")
+                              ("d.jsonl.gz", 1), ("e.jsonl", 1), ("f.jsonl", 1)]),
+                    label="Counts")

@@ -7,7 +7,9 @@ plus ``text_hash``, which only the pipeline uses.
 (newsletter sign-ups, "By registering ... Privacy Policy.", a closing
 "From <Outlet>" line) cut off. Cutting is only ever done at the end, so
 `text` is a prefix of what was read (after NFC) and every character offset
-in every table points into the input exactly as it was.
+in every table points into the input exactly as it was. Two clean-ups keep
+every length: control characters and HTML tags (with script/style
+contents) become spaces, one for one.
 """
 import hashlib
 import re
@@ -46,6 +48,24 @@ TRAILER = re.compile(r"^\s*From\s+((?:The\s+)?[A-Z][\w&.'’-]*(?:\s+[A-Z&][\w&.
 FURNITURE_WINDOW = 15      # only the last lines of an article are examined
 SHORT_LINE = 120           # furniture blocks are made of short lines
 WORD = re.compile(r"\w+(?:['’.-]\w+)*")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+HTML = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?(?:p|br|div|span|a|b|i|u|em|strong|"
+                  r"h[1-6]|ul|ol|li|img|table|tr|td|th|figure|figcaption|blockquote|"
+                  r"section|article|header|footer|iframe|meta|link)\b[^>]{0,500}>",
+                  re.IGNORECASE | re.DOTALL)
+
+
+def blank(match):
+    return " " * len(match.group())
+
+
+def clean_text(text):
+    """NFC, control characters and HTML tags as spaces (same length)."""
+    text = unicodedata.normalize("NFC", text)
+    text = CONTROL.sub(blank, text)
+    if "<" in text:
+        text = HTML.sub(blank, text)
+    return text
 
 
 def _is_furniture(line):
@@ -156,7 +176,7 @@ def normalize_record(record):
         raise ValueError("text is empty (null)")
     if not isinstance(raw_text, str):
         raise TypeError(f"text is a {type(raw_text).__name__}, not a string")
-    text = unicodedata.normalize("NFC", raw_text)
+    text = clean_text(raw_text)
     end, trailer_outlet = strip_furniture(text)
     text = text[:end]
     if not text.strip():
@@ -173,6 +193,7 @@ def normalize_record(record):
     hashed = text_hash(text)
     return {
         "article_id": make_article_id(_field(fields, "id"), url, hashed),
+        "given_id": None,
         "outlet": outlet,
         "url": url,
         "title": _str(_field(fields, "title")),
@@ -184,6 +205,8 @@ def normalize_record(record):
         "source_file": record["source_file"],
         "record": record["record"],
         "outlet_from": outlet_from,
+        "encoding": record.get("encoding"),
+        "truncated": False,
         "text": text,
         "text_hash": hashed,
     }
@@ -205,6 +228,22 @@ def _order(article):
     return (article["source_file"], article["record"])
 
 
+def id_renames(id_and_places):
+    """(article_id, [(source_file, record), ...]) -> ((source_file, record),
+    new id) for every use of an id after its first in input order: ids stay
+    unique, the later records become ``id~2``, ``id~3``, ..."""
+    article_id, places = id_and_places
+    for n, place in enumerate(sorted(places)[1:], 2):
+        yield place, f"{article_id}~{n}"
+
+
+def apply_rename(article, renames):
+    new_id = renames.get(_order(article))
+    if new_id is None:
+        return article
+    return dict(article, article_id=new_id, given_id=article["article_id"])
+
+
 def mark_duplicates(copies):
     """Articles sharing one text hash: the first in input order is the
     original, the others point to it with `duplicate_of`."""
@@ -221,7 +260,13 @@ class NormalizeArticles(beam.PTransform):
     def expand(self, records):
         parsed = records | "Normalize" >> ParDoWithOutputs(
             NormalizeFn(), main="articles", tags=[ERRORS])
-        articles = (parsed.articles
+        renames = (parsed.articles
+                   | "IdPlaces" >> beam.Map(lambda a: (a["article_id"], _order(a)))
+                   | "GroupIds" >> beam.GroupByKey()
+                   | "RenameRepeatedIds" >> beam.FlatMap(id_renames))
+        unique_ids = parsed.articles | "UniqueIds" >> beam.Map(
+            apply_rename, renames=beam.pvalue.AsDict(renames))
+        articles = (unique_ids
                     | "KeyByText" >> beam.Map(lambda a: (a["text_hash"], a))
                     | "GroupCopies" >> beam.GroupByKey()
                     | "MarkDuplicates" >> beam.FlatMap(lambda kv: mark_duplicates(kv[1])))

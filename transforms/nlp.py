@@ -75,7 +75,8 @@ class EntitiesFn(beam.DoFn):
     def _annotate(self, article, doc):
         ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
         sents = [s.start_char for s in doc.sents]
-        return dict(article, ents=ents, sents=sents)
+        return dict(article, ents=ents, sents=sents,
+                    truncated=len(article["text"]) > self._max_chars)
 
     def process(self, batch):
         texts = [a["text"][: self._max_chars] for a in batch]

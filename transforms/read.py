@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import re
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -86,20 +87,38 @@ def expand_inputs(patterns):
     return sorted(files), sorted(skipped)
 
 
-def _decode(raw):
-    """UTF-8 text (a leading BOM dropped); UnicodeDecodeError otherwise."""
-    return raw.decode("utf-8-sig")
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def decode(raw):
+    """``(text, encoding)`` of raw bytes: UTF-8 (a leading BOM dropped), else
+    a legacy 8-bit encoding, cp1252 (latin-1 for its 5 unassigned bytes),
+    as found in older public corpora. Bytes that mix valid UTF-8 sequences
+    with invalid ones are corrupt, not legacy: UnicodeDecodeError."""
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as e:
+        if _UTF8_MULTIBYTE.search(raw):
+            raise UnicodeDecodeError(
+                e.encoding, e.object, e.start, e.end,
+                "invalid UTF-8 in text that also holds valid UTF-8 (corrupted bytes; "
+                "re-export the file as UTF-8)") from None
+        try:
+            return raw.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            return raw.decode("latin-1"), "latin-1"
 
 
 def _records_jsonl(fh):
     """(record, fields) pairs of a JSON-lines file; also a JSON array file."""
     first = fh.read(1)
     if first == b"[":  # a .json file holding one array of objects
-        items = json.loads(_decode(first + fh.read()))
+        text, encoding = decode(first + fh.read())
+        items = json.loads(text)
         if not isinstance(items, list):
             raise ValueError("a .json file must hold JSON lines or one array")
         for i, item in enumerate(items, 1):
-            yield i, item, None
+            yield i, item, None, encoding
         return
     number, pending = 0, first
     while True:
@@ -111,14 +130,14 @@ def _records_jsonl(fh):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(_decode(line)), line
-        except (UnicodeDecodeError, ValueError) as e:
-            yield number, e, line
+            text, encoding = decode(line)
+            yield number, json.loads(text), line, encoding
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            yield number, e, line, None
 
 
 def _records_csv(fh):
-    data = fh.read()
-    text = _decode(data)
+    text, encoding = decode(fh.read())
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
@@ -130,16 +149,16 @@ def _records_csv(fh):
         except StopIteration:
             return
         except csv.Error as e:
-            yield reader.line_num, e, None
+            yield reader.line_num, e, None, None
             continue
         number = reader.line_num  # physical line where the row ends
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
             yield number, ValueError(
-                f"CSV row has {len(row)} fields, header has {len(header)}"), ",".join(row)
+                f"CSV row has {len(row)} fields, header has {len(header)}"), ",".join(row), None
             continue
-        yield number, dict(zip(header, row)), None
+        yield number, dict(zip(header, row)), None, encoding
 
 
 def _records_parquet(fh):
@@ -148,11 +167,11 @@ def _records_parquet(fh):
     for batch in pq.ParquetFile(fh).iter_batches(batch_size=1024):
         for row in batch.to_pylist():
             number += 1
-            yield number, row, None
+            yield number, row, None, "utf-8"
 
 
 def _records_txt(fh, path):
-    text = _decode(fh.read())
+    text, encoding = decode(fh.read())
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if line.strip():
@@ -160,9 +179,9 @@ def _records_txt(fh, path):
             # the body starts after the title line; its offsets are its own
             body = text[sum(len(l) + 1 for l in lines[: i + 1]):]
             yield 1, {"title": title, "text": body,
-                      "id": os.path.splitext(os.path.basename(path))[0]}, None
+                      "id": os.path.splitext(os.path.basename(path))[0]}, None, encoding
             return
-    yield 1, {"text": ""}, None
+    yield 1, {"text": ""}, None, encoding
 
 
 class ReadRecordsFn(beam.DoFn):
@@ -187,7 +206,7 @@ class ReadRecordsFn(beam.DoFn):
                     records = _records_parquet(fh)
                 else:
                     records = _records_txt(fh, path)
-                for number, fields, raw in records:
+                for number, fields, raw, encoding in records:
                     units += 1
                     if isinstance(fields, Exception):
                         kind = "decode" if isinstance(fields, UnicodeDecodeError) else \
@@ -200,7 +219,8 @@ class ReadRecordsFn(beam.DoFn):
                             f"record is a JSON {type(fields).__name__}, not an object",
                             json.dumps(fields)[:200]))
                     else:
-                        yield {"source_file": path, "record": number, "fields": fields}
+                        yield {"source_file": path, "record": number, "fields": fields,
+                               "encoding": encoding}
         except Exception as e:  # unreadable or truncated file: one error row
             units += 1
             kind = "decode" if isinstance(e, UnicodeDecodeError) else "unreadable_file"

@@ -36,6 +36,9 @@ ARTICLES = Table("articles", [
     ("source_file", pa.string()),
     ("record", pa.int64()),
     ("outlet_from", pa.string()),
+    ("given_id", pa.string()),
+    ("encoding", pa.string()),
+    ("truncated", pa.bool_()),
     ("text", pa.string()),
 ], sort_by=["article_id"],
    doc="One row per input article; duplicates keep a row with duplicate_of "

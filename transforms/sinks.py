@@ -5,14 +5,16 @@ shard names depend on the runner. Instead each table's rows are spread over
 ``ceil(rows / ROWS_PER_PART)`` parts by a hash of the row's sort key, each
 part is sorted and written through Beam's FileSystems (so gs://, s3:// and
 hdfs:// outputs work) as ``part-00000-of-00002.parquet`` into a staging
-folder, and one final step, the pipeline's only leaf, moves every table into
-place and writes ``run.json``. The tables and their part files are therefore
+folder, and one final step, the pipeline's only leaf, writes ``run.json``
+and publishes the run (see "where a run writes" below). The tables and their part files are therefore
 the same on every runner and for any number of workers, and a run that
 fails before the commit leaves the previous output untouched.
 """
 import json
 import math
+import os
 import posixpath
+import shutil
 import zlib
 
 import apache_beam as beam
@@ -79,9 +81,9 @@ class WriteTable(beam.PTransform):
 
 
 class CommitFn(beam.DoFn):
-    """Runs once, after every part is written: replaces each table folder
-    with its staged parts (an empty part for a table without rows) and
-    writes run.json with the counts and the records-accounting check."""
+    """Runs once, after every part is written: completes the staged output
+    (an empty part for a table without rows, run.json with the counts and
+    the records accounting) and publishes it (see `publish`)."""
 
     def __init__(self, output, staging, run_info):
         self._output = output
@@ -90,40 +92,128 @@ class CommitFn(beam.DoFn):
 
     def process(self, reports):
         rows = {name: 0 for name in TABLES}
-        units, stats = {}, {}
+        units, stats, per_file = {}, {}, {}
         for r in reports:
             if r["kind"] == "table":
                 rows[r["table"]] += r["rows"]
             elif r["kind"] == "stat":
                 stats[r["name"]] = stats.get(r["name"], 0) + r["value"]
+            elif r["kind"] == "file_rows":
+                per_file[r["source_file"]] = per_file.get(r["source_file"], 0) + r["rows"]
             else:
                 units[r["source_file"]] = units.get(r["source_file"], 0) + r["units"]
         for name, table in TABLES.items():
-            staged = join(self._staging, name)
             if rows[name] == 0:
-                write_parquet(join(staged, part_name(0, 1)), table, [])
-            target = join(self._output, name)
-            old = _list(target)
-            if old:
-                FileSystems.delete(old)
-            new = _list(staged)
-            _mkdirs(target)
-            FileSystems.rename(new, [join(target, posixpath.basename(p)) for p in new])
-        FileSystems.delete([self._staging])
+                write_parquet(join(self._staging, name, part_name(0, 1)), table, [])
         read = sum(units.values())
+        mismatched = sorted(f for f in set(units) | set(per_file)
+                            if units.get(f, 0) != per_file.get(f, 0))
         summary = dict(self._run_info)
         summary.update({
             "rows": rows,
             "input_files": len(units),
             "records_read": read,
             "records_accounted": rows["articles"] + rows["errors"],
-            "accounting_ok": read == rows["articles"] + rows["errors"],
+            "accounting_ok": read == rows["articles"] + rows["errors"] and not mismatched,
+            "files_not_accounted": mismatched,
             "records_per_file": dict(sorted(units.items())),
             "stats": dict(sorted(stats.items())),
         })
-        with FileSystems.create(join(self._output, RUN_FILE)) as fh:
+        with FileSystems.create(join(self._staging, RUN_FILE)) as fh:
             fh.write(json.dumps(summary, indent=2, sort_keys=True, default=str).encode("utf-8"))
+        publish(self._output, self._staging)
         yield summary
+
+
+# ---- where a run writes, and how it replaces the previous output ----------
+#
+# Local output: each run writes into its own folder beside the output,
+# ``<parent>/.<name>.runs/<run_id>/``, and the output path itself is a
+# symbolic link to the current run's folder. Publishing a run is one atomic
+# rename of a new link over the old one, so a reader (or a run killed at any
+# moment) sees the previous complete output or the new complete one, never
+# a mix. Older run folders, finished or killed, are deleted by the next run.
+#
+# Output on another filesystem (gs://, s3://, hdfs://): parts are staged in
+# ``<output>/.staging-<run_id>/`` and each table folder's files are replaced
+# in turn; that is not atomic across tables.
+
+class OutputNotOurs(RuntimeError):
+    pass
+
+
+def _local(output):
+    return FileSystems.get_scheme(output) is None
+
+
+def runs_dir(output):
+    parent, name = os.path.split(os.path.abspath(output))
+    return os.path.join(parent, f".{name}.runs")
+
+
+def staging_dir(output, run_id):
+    if _local(output):
+        return os.path.join(runs_dir(output), run_id)
+    return join(output, f".staging-{run_id}")
+
+
+def _is_ours(output):
+    return os.path.islink(output) and os.path.dirname(
+        os.path.realpath(output)) == os.path.realpath(runs_dir(output))
+
+
+def prepare_output(output, overwrite=False):
+    """Check before a run that `output` may be replaced, and clear what
+    killed runs left. Refuses (OutputNotOurs) a folder or file this tool did
+    not write, unless `overwrite`; then that is moved aside and deleted once
+    the new output is published."""
+    if not _local(output):
+        return
+    os.makedirs(runs_dir(output), exist_ok=True)
+    current = os.path.realpath(output) if _is_ours(output) else None
+    for entry in os.listdir(runs_dir(output)):
+        path = os.path.join(runs_dir(output), entry)
+        if os.path.realpath(path) != current:
+            _remove(path)
+    if not os.path.lexists(output) or _is_ours(output):
+        return
+    if os.path.isdir(output) and not os.path.islink(output) and not os.listdir(output):
+        os.rmdir(output)
+        return
+    if not overwrite:
+        raise OutputNotOurs(
+            f"{output} exists and was not written by corpus-stats; choose another "
+            f"--output or pass --overwrite to replace it")
+    os.replace(output, os.path.join(runs_dir(output), "replaced"))
+
+
+def publish(output, staging):
+    if _local(output):
+        link = staging + ".link"
+        os.symlink(os.path.relpath(staging, os.path.dirname(os.path.abspath(output))), link)
+        os.replace(link, output)  # the atomic step
+        for entry in os.listdir(runs_dir(output)):
+            path = os.path.join(runs_dir(output), entry)
+            if os.path.realpath(path) != os.path.realpath(staging):
+                _remove(path)
+        return
+    for name in TABLES:
+        target = join(output, name)
+        old = _list(target)
+        if old:
+            FileSystems.delete(old)
+        new = _list(join(staging, name))
+        _mkdirs(target)
+        FileSystems.rename(new, [join(target, posixpath.basename(p)) for p in new])
+    FileSystems.rename([join(staging, RUN_FILE)], [join(output, RUN_FILE)])
+    FileSystems.delete([staging])
+
+
+def _remove(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.remove(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _list(folder):
@@ -157,7 +247,7 @@ class WriteTables(beam.PTransform):
     def __init__(self, output, run_id, run_info):
         super().__init__()
         self._output = output
-        self._staging = join(output, f".staging-{run_id}")
+        self._staging = staging_dir(output, run_id)
         self._run_info = run_info
 
     def expand(self, pcolls):
@@ -166,6 +256,12 @@ class WriteTables(beam.PTransform):
                    for name, rows in sorted(tables.items())]
         reports.append(counts | "CountReport" >> beam.MapTuple(
             lambda f, n: {"kind": "counts", "source_file": f, "units": n}))
+        for name in ("articles", "errors"):  # per-file accounting
+            reports.append(tables[name]
+                           | f"FileOf{name.capitalize()}" >> beam.Map(lambda r: r["source_file"])
+                           | f"CountByFile{name.capitalize()}" >> beam.combiners.Count.PerElement()
+                           | f"FileReport{name.capitalize()}" >> beam.MapTuple(
+                               lambda f, n: {"kind": "file_rows", "source_file": f, "rows": n}))
         reports.append(stats)
         return (reports
                 | "AllReports" >> beam.Flatten()
