@@ -259,7 +259,8 @@ def resolve_article(text, ents, sents, alias_table, labels=LABELS):
 
 def article_row(article, n_mentions):
     """The `articles` table row for an analysed (or duplicate) article."""
-    row = {k: v for k, v in article.items() if k not in ("ents", "sents", "text_hash")}
+    row = {k: v for k, v in article.items()
+           if k not in ("ents", "sents", "text_hash", "analysed_chars")}
     row["n_mentions"] = n_mentions
     return row
 
@@ -276,12 +277,13 @@ class ResolveArticleFn(beam.DoFn):
         self._aliases = lexicon.aliases(self._aliases_path)
 
     def process(self, article):
+        text = article["text"][: article["analysed_chars"]]
         mentions, votes = resolve_article(
-            article["text"], article["ents"], article["sents"], self._aliases, self._labels)
+            text, article["ents"], article["sents"], self._aliases, self._labels)
         yield beam.pvalue.TaggedOutput(ARTICLES, article_row(article, len(mentions)))
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": article["article_id"], "outlet": article["outlet"],
-            "published": article["published"], "text": article["text"],
+            "published": article["published"], "text": text,
             "sents": article["sents"], "mentions": mentions})
         for vote in votes:
             yield vote

@@ -6,9 +6,10 @@ need run: the NER and the embedding layer it listens to, plus a rule-based
 sentencizer for sentence indices. The tagger, lemmatizer and parser are
 switched off: NER alone is about twice as fast as the full pipeline.
 
-Each article leaves with two more keys: ``ents``, a list of
-``(start, end, label)`` character spans into ``text``, and ``sents``, the
-start offsets of its sentences.
+Each article leaves with more keys: ``ents``, a list of ``(start, end,
+label)`` character spans into ``text``; ``sents``, the start offsets of its
+sentences; ``analysed_chars``, how much of the text was analysed (at most
+--max-chars; every later statistic uses that prefix); ``truncated``.
 """
 import importlib.util
 import logging
@@ -75,8 +76,8 @@ class EntitiesFn(beam.DoFn):
     def _annotate(self, article, doc):
         ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
         sents = [s.start_char for s in doc.sents]
-        return dict(article, ents=ents, sents=sents,
-                    truncated=len(article["text"]) > self._max_chars)
+        return dict(article, ents=ents, sents=sents, analysed_chars=len(doc.text),
+                    truncated=len(article["text"]) > len(doc.text))
 
     def process(self, batch):
         texts = [a["text"][: self._max_chars] for a in batch]

@@ -13,7 +13,9 @@ CSV and Parquet, 1 for a .txt file). Anything unreadable leaves on the
 the ``counts`` output, units being records plus errors, so the run can check
 that every unit read ends up as an article or an error.
 """
+import bz2
 import csv
+import gzip
 import io
 import json
 import os
@@ -36,7 +38,7 @@ FORMATS = {
     ".parquet": "parquet",
     ".txt": "txt",
 }
-COMPRESSED = (".gz", ".bz2", ".zst", ".deflate")
+COMPRESSED = (".gz", ".bz2")
 
 
 def file_format(path):
@@ -184,6 +186,19 @@ def _records_txt(fh, path):
     yield 1, {"text": ""}, None, encoding
 
 
+def open_input(path):
+    """A binary stream of the file's content, decompressed by Python's own
+    gzip/bz2 readers: unlike Beam's CompressedFile they raise on a truncated
+    file (EOFError) instead of ending quietly inside the last record."""
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    name = path.lower()
+    if name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if name.endswith(".bz2"):
+        return bz2.BZ2File(raw, mode="rb")
+    return raw
+
+
 class ReadRecordsFn(beam.DoFn):
     """One input path in, its raw records out (and errors, and a count)."""
 
@@ -197,7 +212,7 @@ class ReadRecordsFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(COUNTS, (path, 1))
             return
         try:
-            with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as fh:
+            with open_input(path) as fh:
                 if fmt == "jsonl":
                     records = _records_jsonl(fh)
                 elif fmt == "csv":

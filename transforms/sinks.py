@@ -191,7 +191,7 @@ def publish(output, staging):
     if _local(output):
         link = staging + ".link"
         os.symlink(os.path.relpath(staging, os.path.dirname(os.path.abspath(output))), link)
-        os.replace(link, output)  # the atomic step
+        _swap(link, output)
         for entry in os.listdir(runs_dir(output)):
             path = os.path.join(runs_dir(output), entry)
             if os.path.realpath(path) != os.path.realpath(staging):
@@ -207,6 +207,11 @@ def publish(output, staging):
         FileSystems.rename(new, [join(target, posixpath.basename(p)) for p in new])
     FileSystems.rename([join(staging, RUN_FILE)], [join(output, RUN_FILE)])
     FileSystems.delete([staging])
+
+
+def _swap(link, output):
+    """Publishing: one atomic rename of the new link over the output."""
+    os.replace(link, output)
 
 
 def _remove(path):
