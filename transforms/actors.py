@@ -348,28 +348,27 @@ class ActorStatsFn(beam.CombineFn):
     """Per-article partials of one actor -> the `actors` row fields."""
 
     def create_accumulator(self):
-        return {"types": Counter(), "n_articles": 0, "n_mentions": 0,
-                "forms": Counter(), "names": Counter(), "alias_name": None}
+        return {"n_articles": 0, "n_mentions": 0, "forms": Counter(), "names": Counter(),
+                "alias_name": None}
 
-    def add_input(self, acc, p):
-        acc["types"][p["type"]] += 1
-        acc["n_articles"] += 1
-        acc["n_mentions"] += p["n_mentions"]
-        acc["forms"].update(p["forms"])
-        acc["names"].update(p["names"])
-        acc["alias_name"] = acc["alias_name"] or p["alias_name"]
-        return acc
+    def add_input(self, acc, partial):
+        return self._merge(acc, dict(partial, n_articles=1))
 
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
-        for a in accs:
-            out["types"].update(a["types"])
-            out["n_articles"] += a["n_articles"]
-            out["n_mentions"] += a["n_mentions"]
-            out["forms"].update(a["forms"])
-            out["names"].update(a["names"])
-            out["alias_name"] = out["alias_name"] or a["alias_name"]
+        for acc in accs:
+            self._merge(out, acc)
         return out
+
+    @staticmethod
+    def _merge(acc, other):
+        acc["n_articles"] += other["n_articles"]
+        acc["n_mentions"] += other["n_mentions"]
+        acc["forms"].update(other["forms"])
+        acc["names"].update(other["names"])
+        names = [n for n in (acc["alias_name"], other["alias_name"]) if n]
+        acc["alias_name"] = min(names) if names else None  # order-independent
+        return acc
 
     def extract_output(self, acc):
         names = acc["names"]
