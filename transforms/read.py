@@ -75,6 +75,8 @@ def expand_inputs(patterns):
                         files.add(path)
             continue
         glob = any(ch in pattern for ch in "*?[")
+        if not glob and FileSystems.get_scheme(pattern) is None and not os.path.exists(pattern):
+            raise FileNotFoundError(f"--input {pattern!r} does not exist")
         matched = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list] \
             if glob or FileSystems.get_scheme(pattern) else [pattern]
         if glob and not matched:
