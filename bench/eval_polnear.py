@@ -96,16 +96,12 @@ def _is_name(text, pieces):
     return any(w[0].isupper() and w not in _NOT_NAME for w in words)
 
 
-def tokens_of(doc):
-    """A parsed spaCy Doc -> find_quotes' ``tokens`` argument."""
-    return [(t.idx, t.idx + len(t), t.lemma_, t.pos_, t.dep_, t.head.i) for t in doc]
-
-
 def predict(nlp, docs, batch_size=16, parser=False):
     """Run NER + actor resolution + find_quotes on each text (with the
     tokens of a parsed Doc when `parser`)."""
     from transforms import lexicon
     from transforms.actors import resolve_article
+    from transforms.nlp import tokens_of
     from transforms.quotes import find_quotes
     aliases = lexicon.aliases()
     preds = []
@@ -196,11 +192,7 @@ def main(argv=None):
     from transforms.nlp import DEFAULT_MODEL, load_ner
     model = args.model or DEFAULT_MODEL
     t0 = time.time()
-    if args.parser:
-        import spacy
-        nlp = spacy.load(model)
-    else:
-        nlp = load_ner(model)
+    nlp = load_ner(model, parser=args.parser)
     docs = load_split(args.split, args.docs)
     t1 = time.time()
     preds = predict(nlp, docs, parser=args.parser)

@@ -46,7 +46,7 @@ def build(p, opts, files, run_info):
         lambda a: a["duplicate_of"] is None)
     analysed = (unique
                 | "FindEntities" >> FindEntities(opts.spacy_model, opts.max_chars,
-                                                 opts.batch_size))
+                                                 opts.batch_size, opts.quotes_parser))
     actors = (analysed.articles
               | "ProgressAnalysed" >> CountProgress({"analysed": None})
               | "ResolveActors" >> ResolveActors(opts.aliases, labels))
@@ -125,7 +125,7 @@ def run(argv=None):
         "options": {k: v for k, v in opts.get_all_options(drop_default=False).items()
                     if k in ("spacy_model", "entity_labels", "aliases", "max_chars", "batch_size",
                              "period", "min_pair_articles", "max_actors_per_article",
-                             "topics", "topics_replace",
+                             "topics", "topics_replace", "quotes_parser", "overwrite",
                              "runner", "direct_num_workers", "direct_running_mode")},
         "model": opts.spacy_model, "versions": _versions(),
     }

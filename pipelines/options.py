@@ -39,6 +39,11 @@ class CorpusStatsOptions(PipelineOptions):
             "--max-chars", "--max_chars", dest="max_chars", type=int, default=1_000_000,
             help="Characters of each article given to the NER model (default %(default)s).")
         parser.add_argument(
+            "--quotes-parser", "--quotes_parser", dest="quotes_parser", action="store_true",
+            default=False,
+            help="Run spaCy's full pipeline with the dependency parser, which finds "
+                 "about 2 F1 points more quotes for about twice the NLP time.")
+        parser.add_argument(
             "--batch-size", "--batch_size", dest="batch_size", type=int, default=64,
             help="Texts per nlp.pipe batch (default %(default)s).")
         parser.add_argument(

@@ -148,3 +148,24 @@ def test_sample_data_default_run(sample_run):
     texts = dict(zip(a.article_id, a.text))
     assert all(texts[r.article_id][r.start:r.end] == r.text for r in m.itertuples())
     assert set(m.article_id) <= set(a.article_id[a.duplicate_of.isna()])
+
+
+def test_quotes_parser_option_runs_the_parse_fallback(tmp_path):
+    """--quotes-parser: the full spaCy pipeline runs and its parse reaches
+    the quotes step, whose fallback finds reported speech without quote
+    marks or a cue the rules know by position."""
+    text = ("Officials in Ottawa remained cautious on Tuesday. In his letter, Justin "
+            "Trudeau states that the pipeline deal will survive the court challenge.")
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "p1", "text": text}) + "\n")
+    quotes = {}
+    for flag in ([], ["--quotes-parser"]):
+        out = tmp_path / f"out{len(flag)}"
+        summary = run(["--input", str(tmp_path / "a.jsonl"), "--output", str(out),
+                       "--direct_num_workers=1", *flag])
+        assert summary["accounting_ok"] and summary["options"]["quotes_parser"] == bool(flag)
+        quotes[bool(flag)] = load(out, "quotes")
+    assert quotes[False].empty   # "states" is not a cue of the rules (often a noun)
+    assert len(quotes[True]) == 1
+    q = quotes[True].iloc[0]
+    assert (q.speaker_id, q.cue) == ("PERSON:justin_trudeau", "states")
+    assert q.quote.endswith("the pipeline deal will survive the court challenge")

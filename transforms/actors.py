@@ -260,7 +260,7 @@ def resolve_article(text, ents, sents, alias_table, labels=LABELS):
 def article_row(article, n_mentions):
     """The `articles` table row for an analysed (or duplicate) article."""
     row = {k: v for k, v in article.items()
-           if k not in ("ents", "sents", "text_hash", "analysed_chars")}
+           if k not in ("ents", "sents", "tokens", "text_hash", "analysed_chars")}
     row["n_mentions"] = n_mentions
     return row
 
@@ -284,7 +284,7 @@ class ResolveArticleFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": article["article_id"], "outlet": article["outlet"],
             "published": article["published"], "text": text,
-            "sents": article["sents"], "mentions": mentions})
+            "sents": article["sents"], "tokens": article.get("tokens"), "mentions": mentions})
         for vote in votes:
             yield vote
 
@@ -336,7 +336,7 @@ class RemapFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": record["article_id"], "outlet": record["outlet"],
             "published": record["published"], "text": record["text"],
-            "sents": record["sents"],
+            "sents": record["sents"], "tokens": record["tokens"],
             "mentions": [(m["start"], m["end"], m["actor_id"], m["label"], m["sentence"])
                          for m in mentions],
             "actors": sorted({(m["actor_id"], m["sentence"]) for m in mentions})})

@@ -45,10 +45,14 @@ def check_model(name):
         f"an installed pipeline such as en_core_web_sm.")
 
 
-def load_ner(name):
-    """The model with only what NER needs enabled, plus a sentencizer."""
+def load_ner(name, parser=False):
+    """The model with only what NER needs enabled, plus a sentencizer; with
+    `parser`, the whole pipeline (tagger, lemmatizer, dependency parser: about
+    twice the time), whose parse also gives the sentences."""
     import spacy
     nlp = spacy.load(name)
+    if parser:
+        return nlp
     keep = [p for p in nlp.pipe_names if p in NER_INPUTS]
     if "ner" not in keep:
         raise ModelNotFound(f"spaCy model {name!r} has no 'ner' component")
@@ -57,27 +61,38 @@ def load_ner(name):
     return nlp
 
 
-class EntitiesFn(beam.DoFn):
-    """A batch of articles in; each article out with `ents` and `sents`."""
+def tokens_of(doc):
+    """A parsed Doc's tokens as ``(start, end, lemma, pos, dep, head index)``:
+    what the quotes step's parser fallback reads."""
+    return [(t.idx, t.idx + len(t), t.lemma_, t.pos_, t.dep_, t.head.i) for t in doc]
 
-    def __init__(self, model, max_chars, batch_size):
+
+class EntitiesFn(beam.DoFn):
+    """A batch of articles in; each article out with `ents` and `sents`
+    (and `tokens` when the parser runs)."""
+
+    def __init__(self, model, max_chars, batch_size, parser=False):
         self._model = model
         self._max_chars = max_chars
         self._batch_size = batch_size
+        self._parser = parser
         self._nlp = None
 
     def __getstate__(self):  # ship the settings, never a loaded model
         return dict(self.__dict__, _nlp=None)
 
     def setup(self):
-        self._nlp = load_ner(self._model)
+        self._nlp = load_ner(self._model, self._parser)
         self._nlp.max_length = max(self._nlp.max_length, self._max_chars + 1)
 
     def _annotate(self, article, doc):
         ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
         sents = [s.start_char for s in doc.sents]
-        return dict(article, ents=ents, sents=sents, analysed_chars=len(doc.text),
-                    truncated=len(article["text"]) > len(doc.text))
+        out = dict(article, ents=ents, sents=sents, analysed_chars=len(doc.text),
+                   truncated=len(article["text"]) > len(doc.text))
+        if self._parser:
+            out["tokens"] = tokens_of(doc)
+        return out
 
     def process(self, batch):
         texts = [a["text"][: self._max_chars] for a in batch]
@@ -121,9 +136,9 @@ class FindEntities(beam.PTransform):
     DaskRunner drops (seen here: 4 of 10 elements lost). The grouping is also
     the shuffle that spreads the NLP over all workers."""
 
-    def __init__(self, model=DEFAULT_MODEL, max_chars=1_000_000, batch_size=64):
+    def __init__(self, model=DEFAULT_MODEL, max_chars=1_000_000, batch_size=64, parser=False):
         super().__init__()
-        self._fn = EntitiesFn(model, max_chars, batch_size)
+        self._fn = EntitiesFn(model, max_chars, batch_size, parser)
         self._batch_size = batch_size
 
     def expand(self, articles):
