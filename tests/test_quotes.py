@@ -230,3 +230,15 @@ def test_parser_fallback_uses_subject_and_clausal_complement():
         ("The two envoys", None, "say", "the talks will resume")]
     # a cue the rules already used is left alone
     assert _parsed_attributions(art, tokens, [{"cue_start": 15, "cue_end": 18}], []) == []
+
+
+def test_relative_clause_speaker_is_the_name_before_who():
+    mcc = "PERSON:mitch_mcconnell"
+    text = "Senate leader Mitch McConnell, who in 2010 said the law was doomed, now says little."
+    rows = _quotes(text, [("Mitch McConnell", mcc, "PERSON")])
+    assert [(r["speaker_id"], r["cue"]) for r in rows][0] == (mcc, "said")
+    assert rows[0]["quote"].startswith("the law was doomed")
+    jt = "PERSON:justin_trudeau"
+    text = "Prime minister Justin Trudeau, who met the premiers in Ottawa, said the deal would survive."
+    rows = _quotes(text, [("Justin Trudeau", jt, "PERSON"), ("Ottawa", "GPE:ottawa", "GPE")])
+    assert [(r["speaker_id"], r["quote"]) for r in rows] == [(jt, "the deal would survive")]

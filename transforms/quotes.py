@@ -296,6 +296,10 @@ def _noun_phrase(art, s, e):
             "speaker_start": s, "speaker_end": e}
 
 
+# "Mitch McConnell, who in 2010 said", "Justin Trudeau, who met them, said"
+_RELATIVE = re.compile(r",\s+who\s+[^,;:“”\"]{0,80},?\s*$")
+
+
 def _left_speaker(art, sent_start, cue_start):
     """Speaker just before the cue: (fields, start of the speaker complex)."""
     text = art.text
@@ -316,6 +320,11 @@ def _left_speaker(art, sent_start, cue_start):
         break
     if j <= sent_start:
         return None
+    rel = _RELATIVE.search(text[sent_start:j])
+    if rel:  # "Mitch McConnell, who in 2010 said ...": the name before "who"
+        m = art.by_end.get(sent_start + rel.start())
+        if m and m[3] == "PERSON" and m[0] >= sent_start:
+            return _speaker(art, m), art.with_title(m[0])
     m = art.by_end.get(j)
     if m and m[3] in NAME_LABELS and m[0] >= sent_start:
         of = re.search(r"\s+(?:of|from|with|at)\s+(?:the\s+)?$", text[max(sent_start, m[0] - 12):m[0]])
@@ -370,15 +379,15 @@ def _left_speaker(art, sent_start, cue_start):
     return (fields, b) if fields else None
 
 
-def _right_speaker(art, cue_end, sent_end, strict=False):
-    found = _right_speaker_any(art, cue_end, sent_end)
+def _right_speaker(art, cue_end, sent_end, strict=False, names_only=False):
+    found = _right_speaker_any(art, cue_end, sent_end, names_only)
     if found and strict and not re.match(r"\s*(?:[,.;:!?“”\"—(]|''|of\b|$)",
                                          art.text[found[1]:sent_end]):
         return None
     return found
 
 
-def _right_speaker_any(art, cue_end, sent_end):
+def _right_speaker_any(art, cue_end, sent_end, names_only=False):
     """Speaker just after the cue (inverted "said Patricia Kim", "according
     to X"): (fields, end of the speaker complex)."""
     text = art.text
@@ -402,6 +411,8 @@ def _right_speaker_any(art, cue_end, sent_end):
     pm = re.match(r"(he|she|they|He|She|They)(?![\w’'])", text[s:sent_end])
     if pm:
         return _pronoun(art, pm.group(1), s, s + pm.end()), s + pm.end()
+    if names_only:
+        return None
     np = (re.match(r"(?:[Tt]he|[Aa]n?|[Oo]ne|[Aa]nother|[Tt]wo|[Tt]hree|[Ss]everal|[Ss]ome|[Mm]any)"
                    r"\s+[^,.;:“”\"—]{1,80}?(?=\s*(?:[,.;:—]|$))", text[s:sent_end])
           or re.match(r"[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*){0,3}(?=\s*(?:[,.;:—]|$))",
@@ -560,14 +571,16 @@ def find_quotes(text, sents, mentions, tokens=None):
             content = _content_after(art, ce, sent_end, lemma)
         else:
             pre = text[sent_start:cs].rstrip()
-            inverted = pre.endswith((",", "”", '"', "—", "''")) or (
-                pre == "" and art.quote_ending(sent_start) is not None)
+            inverted = (pre.endswith((",", "”", '"', "—", "''")) and not _RELATIVE.search(pre)
+                        ) or (pre == "" and art.quote_ending(sent_start) is not None)
             # the words after "told" are the listener, never the speaker
             can_right = lemma != "tell"
             right = _right_speaker(art, ce, sent_end, strict=True) if inverted and can_right else None
             left = None if right else _left_speaker(art, sent_start, cs)
             if not left and not right and can_right:
-                right = _right_speaker(art, ce, sent_end, strict=True)
+                # not inverted: only a name or a pronoun may follow as speaker
+                # ("..., who in 2010 said the law was doomed" has none)
+                right = _right_speaker(art, ce, sent_end, strict=True, names_only=True)
             if left:
                 fields, begin = left
                 before = text[sent_start:begin].rstrip()
