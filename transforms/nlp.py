@@ -11,8 +11,10 @@ label)`` character spans into ``text``; ``sents``, the start offsets of its
 sentences; ``analysed_chars``, how much of the text was analysed (at most
 --max-chars; every later statistic uses that prefix); ``truncated``.
 """
+import contextlib
 import importlib.util
 import logging
+import os
 import math
 import zlib
 
@@ -33,10 +35,14 @@ class ModelNotFound(RuntimeError):
 
 
 def check_model(name):
-    """Fail early, with the package to install, if `name` is not installed."""
-    import spacy
-    if spacy.util.is_package(name) or importlib.util.find_spec(name) is not None:
-        return
+    """Fail early, with the package to install, if `name` is not installed
+    (a package name or a model folder). Does not import spaCy: the launcher
+    of a run never loads the model."""
+    try:
+        if os.path.isdir(name) or importlib.util.find_spec(name) is not None:
+            return
+    except (ImportError, ValueError):
+        pass
     package = MODEL_PACKAGES.get(name, name.replace("_", "-"))
     raise ModelNotFound(
         f"spaCy model {name!r} is not installed. Install it with "
@@ -95,6 +101,14 @@ class EntitiesFn(beam.DoFn):
         return out
 
     def process(self, batch):
+        # memory_zone frees the strings each batch adds to the vocabulary,
+        # which otherwise grow with the corpus (spaCy >= 3.8)
+        zone = getattr(self._nlp, "memory_zone", contextlib.nullcontext)
+        with zone():
+            outputs = list(self._analyse(batch))
+        yield from outputs
+
+    def _analyse(self, batch):
         texts = [a["text"][: self._max_chars] for a in batch]
         try:
             docs = list(self._nlp.pipe(texts, batch_size=self._batch_size))
