@@ -196,7 +196,6 @@ def section_network(t, n_pairs=60):
 
 
 def _period_of(ts, period):
-    import pandas as pd
     ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     freq = PERIOD_FREQ.get(period, "M")
     return ts.dt.to_period(freq).dt.start_time
