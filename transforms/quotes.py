@@ -486,6 +486,17 @@ def _content_before(art, sent_start, end):
     return (s, e) if e - s > 1 and re.search(r"\w", text[s:e]) else None
 
 
+def _joined_with_next_quote(art, content, pos, sent_end):
+    """'"A," he said, "B."': a quotation before the cue, extended to the
+    quotation that opens right after the attribution ending at `pos`."""
+    follow = re.match(r"[\s,]*(?=[“\"]|'')", art.text[pos:sent_end + 2])
+    if content and follow:
+        nxt = art.quote_starting(pos + follow.end())
+        if nxt:
+            return content[0], nxt[1]
+    return content
+
+
 def _quote_just_before(art, pos):
     """The quotation that ends right before `pos` in the same paragraph."""
     k = pos
@@ -586,12 +597,8 @@ def find_quotes(text, sents, mentions, tokens=None):
                 before = text[sent_start:begin].rstrip()
                 if len(before) > 3 and (before.endswith(_CLOSERS) or (
                         before.endswith((",", "—")) and _LEFT_AFTER.match(text[ce:sent_end]))):
-                    content = _content_before(art, sent_start, begin)
-                    follow = re.match(r"[\s,]*(?=[“\"]|'')", text[ce:sent_end + 2])
-                    if content and follow:
-                        nxt = art.quote_starting(ce + follow.end())
-                        if nxt:
-                            content = (content[0], nxt[1])
+                    content = _joined_with_next_quote(
+                        art, _content_before(art, sent_start, begin), ce, sent_end)
                 else:
                     content = _content_after(art, ce, sent_end, lemma)
                     if not content and not before:  # '“Why?” Clinton said.'
@@ -600,12 +607,8 @@ def find_quotes(text, sents, mentions, tokens=None):
                 fields, end = right
                 before = text[sent_start:cs].rstrip()
                 if before:
-                    content = _content_before(art, sent_start, cs)
-                    follow = re.match(r"[\s,]*(?=[“\"]|'')", text[end:sent_end + 2])
-                    if content and follow:
-                        nxt = art.quote_starting(end + follow.end())
-                        if nxt:
-                            content = (content[0], nxt[1])
+                    content = _joined_with_next_quote(
+                        art, _content_before(art, sent_start, cs), end, sent_end)
                 else:
                     content = (_quote_just_before(art, cs)
                                or _content_after(art, end, sent_end, lemma))
