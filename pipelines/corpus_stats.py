@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import (
 from pipelines.options import CorpusStatsOptions
 from transforms.actors import ARTICLE_ACTORS, ResolveActors
 from transforms.articles import NormalizeArticles
-from transforms.comentions import CoMentions
+from transforms.comentions import PARTITIONED, CoMentions
 from transforms.errors import ERRORS
 from transforms.nlp import FindEntities, check_model
 from transforms.progress import CountProgress
@@ -50,6 +50,11 @@ def build(p, opts, files, run_info):
     actors = (analysed.articles
               | "ProgressAnalysed" >> CountProgress({"analysed": None})
               | "ResolveActors" >> ResolveActors(opts.aliases, labels))
+    # Topics and keyphrases read only the text: they run in the NLP stage,
+    # before the corpus-wide actor merge, so the text need not wait for it.
+    topics = analysed.articles | "Topics" >> Topics(
+        opts.topics, opts.topics_replace, opts.period)
+    keyphrases = analysed.articles | "Keyphrases" >> Keyphrases()
     duplicate_rows = duplicate | "DuplicateRows" >> beam.Map(
         lambda a: {k: v for k, v in a.items() if k != "text_hash"})
     tables = {
@@ -63,20 +68,20 @@ def build(p, opts, files, run_info):
     # One record per analysed article with its final actors, text and
     # sentence starts: the input of every per-article statistic below.
     article_actors = actors[ARTICLE_ACTORS]  # noqa: F841 (consumers follow)
-    comentions = (article_actors, actors["actors"]) | "CoMentions" >> CoMentions(
+    n_analysed = analysed.articles | "CountAnalysed" >> beam.combiners.Count.Globally()
+    comentions = (article_actors, actors["actors"], n_analysed) | "CoMentions" >> CoMentions(
         opts.period, opts.min_pair_articles, opts.max_actors_per_article)
     stats = comentions.pop("stats")  # figures for run.json
     tables.update(comentions)
-    tables.update(article_actors | "Topics" >> Topics(
-        opts.topics, opts.topics_replace, opts.period))
-    tables["keyphrases"] = article_actors | "Keyphrases" >> Keyphrases()
+    tables.update(topics)
+    tables["keyphrases"] = keyphrases
     tables["quotes"] = article_actors | "FindQuotes" >> FindQuotes()
     tables["sources"] = tables["quotes"] | "Sources" >> Sources(actors["actors"])
     tables["outlets"] = {"articles": tables["articles"], "quotes": tables["quotes"],
                          "article_actors": article_actors} | "Outlets" >> OutletStats()
     counts = read.counts | "ProgressFiles" >> CountProgress({"files": None})
     return (tables, counts, stats) | "WriteTables" >> WriteTables(
-        opts.output, run_info["run_id"], run_info)
+        opts.output, run_info["run_id"], run_info, partitioned=PARTITIONED)
 
 
 def _versions():

@@ -106,11 +106,17 @@ def test_scores_worked_example():
 
 # ---- the transform on small inputs ---------------------------------------
 
+def _rows(out):
+    """CoMentions' parts -> the plain row PCollections."""
+    return {name: out[name] | f"Rows{name}" >> beam.FlatMap(lambda part: part[1])
+            for name in (COMENTIONS, BY_PERIOD, BY_OUTLET)} | {"stats": out["stats"]}
+
+
 def _run_small(period="month", min_pair_articles=2, max_actors=100, articles=ARTICLES):
     p = TestPipeline(runner=FnApiRunner())
     out = ((p | "Articles" >> beam.Create(articles), p | "Actors" >> beam.Create(ACTORS))
            | CoMentions(period, min_pair_articles, max_actors))
-    return p, out
+    return p, _rows(out)
 
 
 def _row(a, b, n_art, n_sent, score=None):
@@ -168,8 +174,8 @@ def test_cap_limits_pairs_and_is_counted():
     small = record("small", "Daily A", None, [(many[0], 0), (many[1], 0)])
     p = TestPipeline(runner=FnApiRunner())
     actors = [{"actor_id": a, "name": a, "type": "ORG"} for a in many]
-    out = ((p | "Articles" >> beam.Create([big, small]), p | "Actors" >> beam.Create(actors))
-           | CoMentions(max_actors=5))
+    out = _rows((p | "Articles" >> beam.Create([big, small]),
+                 p | "Actors" >> beam.Create(actors)) | CoMentions(max_actors=5))
     # one mention each: the 5 earliest (o00..o04) are kept -> 10 pairs
     assert_that(out[COMENTIONS] | beam.Map(lambda r: (r["actor_a"], r["actor_b"],
                                                       r["n_articles"])),

@@ -26,8 +26,15 @@ The same counts are kept per period of the article's ``published`` date (day,
 ISO week starting Monday, or month; the first day of the period; null for
 articles without a date) and per outlet.
 
-Counting uses combiners (`CombinePerKey`), never a group of every article per
-pair. An article with more than ``max_actors`` actors contributes pairs only
+Counting never groups every article per pair. Each article's pairs are
+split by a hash of the pair into the parts of the table (`pair_parts`: one
+part per 2,500 articles), and go out as one list per part; a GroupByKey by
+part brings a part's lists together and one dictionary sums them, and the
+part's rows are written as they are (`PARTITIONED`, see
+`transforms.sinks.WriteTables`). So a
+pair crosses the shuffle inside its article's list, not as an element of its
+own (57 pairs an article, three tables: per-pair elements through combiners
+cost more than the NLP's tenth), and a worker holds at most one part. An article with more than ``max_actors`` actors contributes pairs only
 among its ``max_actors`` most-mentioned actors (ties: earliest first
 mention, then actor id), so one article adds at most max_actors·(max_actors-1)/2
 pairs; such articles are logged and counted in run.json's
@@ -36,22 +43,23 @@ marginals) always use all of an article's actors.
 """
 import logging
 import math
-import typing
 from datetime import date, timedelta
 
 import apache_beam as beam
 from transforms.outputs import ParDoWithOutputs
-from transforms.sinks import stat
+from transforms.sinks import part_of, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
 DEFAULT_MIN_PAIR_ARTICLES = 2
 DEFAULT_MAX_ACTORS = 100
+ARTICLES_PER_PART = 2_500
 CAPPED = "comention_articles_capped"
 
 COMENTIONS = "comentions"
 BY_PERIOD = "comentions_by_period"
 BY_OUTLET = "comentions_by_outlet"
+PARTITIONED = (COMENTIONS, BY_PERIOD, BY_OUTLET)  # output as parts, not rows
 
 log = logging.getLogger(__name__)
 
@@ -117,53 +125,62 @@ def scores(n_ab, n_a, n_b, n):
     return pmi, npmi, max(0.0, 2.0 * g2)
 
 
-@beam.typehints.with_output_types(typing.Tuple[typing.Any, typing.Any])
+def pair_parts(n_articles):
+    """How many parts each co-mention table is split into: one per
+    `ARTICLES_PER_PART` analysed articles (news averages 50-60 distinct
+    pairs an article, so a part holds up to about 150,000 rows)."""
+    return max(1, math.ceil(n_articles / ARTICLES_PER_PART))
+
+
 class PairsFn(beam.DoFn):
-    """Article -> ((actor_a, actor_b), (1, n_sentences)) per pair, plus the
-    same keyed by period and by outlet on tagged outputs."""
+    """Article -> its pairs for each of the three tables, grouped by the
+    part of the table they belong to: ``((index, total), [(key, n_sentences)])``
+    on the tagged outputs COMENTIONS, BY_PERIOD and BY_OUTLET, where key is
+    (actor_a, actor_b), (period, a, b) or (outlet, a, b). An article sends at
+    most 3 x total elements, however many pairs it has."""
 
     def __init__(self, period, max_actors):
         self._period = period
         self._max_actors = max_actors
 
-    def process(self, record):
+    def process(self, record, n_articles):
         pairs, capped = article_pairs(record, self._max_actors)
         if capped:
             yield beam.pvalue.TaggedOutput(CAPPED, record["article_id"])
             log.warning("comentions: article %s has %d actors; pairs use only the "
                         "%d most mentioned", record["article_id"],
                         len({a for a, _ in record["actors"]}), self._max_actors)
+        if not pairs:
+            return
+        total = pair_parts(n_articles)
         period = period_start(record["published"], self._period)
         period = period and period.isoformat()  # keys must encode deterministically
         outlet = record["outlet"]
-        for a, b, n_sent in pairs:
-            yield (a, b), (1, n_sent)
-            yield beam.pvalue.TaggedOutput(BY_PERIOD, ((period, a, b), (1, n_sent)))
-            yield beam.pvalue.TaggedOutput(BY_OUTLET, ((outlet, a, b), 1))
+        for tag, keyed in (
+                (COMENTIONS, (((a, b), n) for a, b, n in pairs)),
+                (BY_PERIOD, (((period, a, b), n) for a, b, n in pairs)),
+                (BY_OUTLET, (((outlet, a, b), n) for a, b, n in pairs))):
+            parts = {}
+            for key, n_sent in keyed:
+                parts.setdefault(part_of(key, total), []).append((key, n_sent))
+            for index, items in sorted(parts.items()):
+                yield beam.pvalue.TaggedOutput(tag, ((index, total), items))
 
 
-class SumPairsFn(beam.CombineFn):
-    """Element-wise sum of (n_articles, n_sentences) tuples."""
-
-    def create_accumulator(self):
-        return (0, 0)
-
-    def add_input(self, acc, value):
-        return (acc[0] + value[0], acc[1] + value[1])
-
-    def merge_accumulators(self, accs):
-        n_art = n_sent = 0
-        for a, s in accs:
-            n_art += a
-            n_sent += s
-        return (n_art, n_sent)
-
-    def extract_output(self, acc):
-        return acc
+def sum_part(part):
+    """``((index, total), [[(key, n_sentences)], ...])`` -> ``((index,
+    total), {key: (n_articles, n_sentences)})``: an article lists a pair once."""
+    index_total, lists = part
+    counts = {}
+    for items in lists:
+        for key, n_sent in items:
+            c = counts.get(key)
+            counts[key] = (1, n_sent) if c is None else (c[0] + 1, c[1] + n_sent)
+    return index_total, counts
 
 
-def comention_row(kv, n_total, actor_articles, names, min_pair_articles):
-    (a, b), (n_ab, n_sent) = kv
+def comention_row(key, counts, n_total, actor_articles, names, min_pair_articles):
+    (a, b), (n_ab, n_sent) = key, counts
     name_a, type_a = names.get(a, (None, a.split(":", 1)[0]))
     name_b, type_b = names.get(b, (None, b.split(":", 1)[0]))
     row = {"actor_a": a, "actor_b": b, "name_a": name_a, "name_b": name_b,
@@ -175,13 +192,24 @@ def comention_row(kv, n_total, actor_articles, names, min_pair_articles):
     return row
 
 
+def comention_rows(part, n_total, actor_articles, names, min_pair_articles):
+    """A summed part -> ``(part, comentions rows)``."""
+    index_total, counts = part
+    return index_total, [comention_row(k, v, n_total, actor_articles, names,
+                                       min_pair_articles) for k, v in counts.items()]
+
+
 class CoMentions(beam.PTransform):
-    """(article_actors, actors rows) -> {"comentions": rows,
-    "comentions_by_period": rows, "comentions_by_outlet": rows}.
+    """(article_actors, actors rows[, n_articles]) -> {"comentions",
+    "comentions_by_period", "comentions_by_outlet": each table as whole parts,
+    ``((index, total), rows)`` (`PARTITIONED`), "stats": the capped-articles
+    figure}.
 
     `article_actors` is ResolveActors' per-article record (``article_id,
     outlet, published, mentions, actors``); `actors` its `actors` table rows,
-    used for name_a/name_b and type_a/type_b."""
+    used for name_a/name_b and type_a/type_b; `n_articles`, optional, a
+    one-element count of the articles made before them, which sets the
+    number of parts (`pair_parts`)."""
 
     def __init__(self, period=DEFAULT_PERIOD, min_pair_articles=DEFAULT_MIN_PAIR_ARTICLES,
                  max_actors=DEFAULT_MAX_ACTORS):
@@ -193,8 +221,13 @@ class CoMentions(beam.PTransform):
         self._max_actors = max_actors
 
     def expand(self, pcolls):
-        article_actors, actors = pcolls
+        article_actors, actors, *counted_before = pcolls
         n_total = article_actors | "CountArticles" >> beam.combiners.Count.Globally()
+        # The number of parts must be known as each article's pairs go out; a
+        # count made by an earlier stage keeps the pairs in the stage that
+        # makes the articles (a count of article_actors itself would hold
+        # them, text and all, until it is done).
+        n_parts_basis = counted_before[0] if counted_before else n_total
         actor_articles = (article_actors
                           | "ActorsPerArticle" >> beam.FlatMap(
                               lambda r: sorted({a for a, _ in r["actors"]}))
@@ -202,26 +235,29 @@ class CoMentions(beam.PTransform):
         names = actors | "ActorNames" >> beam.Map(
             lambda r: (r["actor_id"], (r["name"], r["type"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
-            PairsFn(self._period, self._max_actors), main="pairs",
-            tags=[BY_PERIOD, BY_OUTLET, CAPPED])
-        comentions = (pairs.pairs
-                      | "CountPairs" >> beam.CombinePerKey(SumPairsFn())
-                      | "ScorePairs" >> beam.Map(
-                          comention_row,
-                          n_total=beam.pvalue.AsSingleton(n_total),
-                          actor_articles=beam.pvalue.AsDict(actor_articles),
-                          names=beam.pvalue.AsDict(names),
-                          min_pair_articles=self._min_pair_articles))
-        by_period = (pairs[BY_PERIOD]
-                     | "CountPeriodPairs" >> beam.CombinePerKey(SumPairsFn())
-                     | "PeriodRows" >> beam.MapTuple(lambda k, v: {
-                         "period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1], "actor_b": k[2],
-                         "n_articles": v[0], "n_sentences": v[1]}))
-        by_outlet = (pairs[BY_OUTLET]
-                     | "CountOutletPairs" >> beam.CombinePerKey(sum)
-                     | "OutletRows" >> beam.MapTuple(lambda k, v: {
-                         "outlet": k[0], "actor_a": k[1], "actor_b": k[2],
-                         "n_articles": v}))
+            PairsFn(self._period, self._max_actors), main=CAPPED,
+            tags=[COMENTIONS, BY_PERIOD, BY_OUTLET],
+            n_articles=beam.pvalue.AsSingleton(n_parts_basis))
+
+        def counted(tag, name):
+            return (pairs[tag]
+                    | f"Group{name}" >> beam.GroupByKey()
+                    | f"Sum{name}" >> beam.Map(sum_part))
+
+        comentions = counted(COMENTIONS, "Pairs") | "ScorePairs" >> beam.Map(
+            comention_rows, min_pair_articles=self._min_pair_articles,
+            n_total=beam.pvalue.AsSingleton(n_total),
+            actor_articles=beam.pvalue.AsDict(actor_articles),
+            names=beam.pvalue.AsDict(names))
+        by_period = counted(BY_PERIOD, "PeriodPairs") | "PeriodRows" >> beam.MapTuple(
+            lambda part, counts: (part, [
+                {"period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1],
+                 "actor_b": k[2], "n_articles": v[0], "n_sentences": v[1]}
+                for k, v in counts.items()]))
+        by_outlet = counted(BY_OUTLET, "OutletPairs") | "OutletRows" >> beam.MapTuple(
+            lambda part, counts: (part, [
+                {"outlet": k[0], "actor_a": k[1], "actor_b": k[2], "n_articles": v[0]}
+                for k, v in counts.items()]))
         capped = (pairs[CAPPED]
                   | "CountCapped" >> beam.combiners.Count.Globally()
                   | "CappedStat" >> beam.Map(lambda n: stat(CAPPED, n)))

@@ -5,7 +5,8 @@ shard names depend on the runner. Instead each table's rows are spread over
 ``ceil(rows / ROWS_PER_PART)`` parts by a hash of the row's sort key, each
 part is sorted and written through Beam's FileSystems (so gs://, s3:// and
 hdfs:// outputs work) as ``part-00000-of-00002.parquet`` into a staging
-folder, and one final step, the pipeline's only leaf, writes ``run.json``
+folder (the co-mention tables come already split into parts, see
+`WriteTables`), and one final step, the pipeline's only leaf, writes ``run.json``
 and publishes the run (see "where a run writes" below). The tables and their part files are therefore
 the same on every runner and for any number of workers, and a run that
 fails before the commit leaves the previous output untouched.
@@ -55,6 +56,13 @@ class WritePartFn(beam.DoFn):
         path = join(self._staging, self._table.name, part_name(index, total))
         write_parquet(path, self._table, rows)
         yield {"kind": "table", "table": self._table.name, "rows": len(rows)}
+
+
+def part_of(key, total):
+    """The part (0 .. total-1) of a row with `key`, a tuple of strings or
+    None: a stable hash, the same on every runner and worker."""
+    return zlib.crc32("\x1f".join("" if k is None else k for k in key)
+                      .encode("utf-8")) % total
 
 
 class WriteTable(beam.PTransform):
@@ -243,22 +251,29 @@ def stat(name, value):
 
 class WriteTables(beam.PTransform):
     """``(tables, counts, stats)`` -> the output folder: `tables` maps table
-    names to row PCollections, `counts` holds per-file ``(source_file,
+    names to row PCollections, or, for the tables named in `partitioned`, to
+    PCollections of whole parts, ``((index, total), rows)``, that the
+    producer has already grouped (the co-mention tables), `counts` holds per-file ``(source_file,
     units)`` read counts, `stats` holds `stat(...)` figures for run.json.
 
     The result is a PCollection holding the run summary: the single leaf
     that every branch of the pipeline feeds."""
 
-    def __init__(self, output, run_id, run_info):
+    def __init__(self, output, run_id, run_info, partitioned=()):
         super().__init__()
+        self._partitioned = frozenset(partitioned)
         self._output = output
         self._staging = staging_dir(output, run_id)
         self._run_info = run_info
 
     def expand(self, pcolls):
         tables, counts, stats = pcolls
-        reports = [rows | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
-                   for name, rows in sorted(tables.items())]
+        reports = [
+            rows | f"Write{name.capitalize()}" >> beam.ParDo(
+                WritePartFn(TABLES[name], self._staging))
+            if name in self._partitioned else
+            rows | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
+            for name, rows in sorted(tables.items())]
         reports.append(counts | "CountReport" >> beam.MapTuple(
             lambda f, n: {"kind": "counts", "source_file": f, "units": n}))
         for name in ("articles", "errors"):  # per-file accounting
