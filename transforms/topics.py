@@ -365,12 +365,12 @@ class SeedCounts:
                 "seeds": {c: self.seeds[c] for c in topics}}
 
 
-def learn_topic_model(docs, rounds=ROUNDS):
+def learn_topic_model(docs, rounds=None):
     """[(evidence, words)] of a whole corpus -> the corpus model (or None):
-    the same rounds that `Topics` runs in Beam, as plain Python."""
+    the same `ROUNDS` rounds that `Topics` runs in Beam, as plain Python."""
     docs = list(docs)
     model = None
-    for _ in range(rounds):
+    for _ in range(rounds or ROUNDS):
         counts = SeedCounts()
         for evidence, words in docs:
             code = seed_topic(evidence, words, model)
