@@ -1,6 +1,8 @@
 """Top-1 accuracy of the IPTC topic classifier on labelled news corpora.
 
-    python bench/eval_topics.py [--limit N] [--shared ../shared]
+    python bench/eval_topics.py [--limit N] [--lexicon-only] [--speed N] [--shared ../shared]
+
+(--limit N: the first N items of each corpus, classified as a corpus of N.)
 
 AG News test (title + description; 1 World, 2 Sports, 3 Business, 4 Sci/Tech)
 and Reuters-21578 (title + body of the stories whose TOPICS field is not
@@ -127,7 +129,8 @@ def main(argv=None):
                     help="also time NER (the pipeline's spaCy step) against topics "
                          "and keyphrase candidates on the first N Reuters stories")
     ap.add_argument("--lexicon-only", action="store_true",
-                    help="no corpus model: the lexicon alone (as on a corpus too small to learn from)")
+                    help="no corpus model: the lexicon alone "
+                         "(as on a corpus too small to learn from)")
     args = ap.parse_args(argv)
     m = matcher()
     learn = not args.lexicon_only

@@ -9,6 +9,7 @@ News and Reuters read from ../shared (bench/eval_topics.py reports the same
 figures)."""
 import math
 import sys
+from collections import Counter
 from datetime import date, datetime, timezone
 
 import apache_beam as beam
@@ -216,7 +217,6 @@ def test_scores_mix_lexicon_share_and_posterior(monkeypatch):
              "logp": {"goal": [math.log(0.8), math.log(0.2)],
                       "vote": [math.log(0.5), math.log(0.5)]}}
     ev = {"b": 3.0, "c": 1.0}
-    from collections import Counter
     # posterior a = 0.8 / (0.8 + 0.2); lexicon shares b 0.75, c 0.25
     scores = topic_scores(Counter(ev), ("goal", "vote"), model)
     assert scores == pytest.approx({"a": 0.5 * 0.8, "b": 0.5 * 0.75 + 0.5 * 0.2,
