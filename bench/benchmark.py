@@ -327,7 +327,8 @@ def profile_main(folder, model, batch_size, out_dir):
     from transforms.actors import resolve_article, remap_article, article_row
     from transforms.comentions import article_pairs, period_start
     from transforms.quotes import find_quotes, QUOTE_COLUMNS
-    from transforms.topics import classify, matcher, candidate_phrases, select_keyphrases
+    from transforms.topics import (article_words, candidate_phrases, learn_topic_model,
+                                   matcher, rank_topics, select_keyphrases, topic_evidence)
     from transforms.sinks import write_parquet
     from transforms.schemas import TABLES
     from collections import Counter
@@ -388,9 +389,14 @@ def profile_main(folder, model, batch_size, out_dir):
         dict(q, article_id=r["article_id"], outlet=r["outlet"], published=r["published"])
         for r in records_aa for q in find_quotes(r["text"], r["sents"], r["mentions"])])
     m = matcher()
-    topics = timed("topics (classify)", lambda: [
-        {"article_id": r["article_id"], "topic": c, "label": lab, "score": s, "rank": k}
-        for r in records_aa for c, lab, s, k in classify(r["text"], m)])
+
+    def topics_():  # lexicon evidence, the corpus model's rounds, ranking
+        docs = [(topic_evidence(r["text"], m), article_words(r["text"])) for r in records_aa]
+        model = learn_topic_model(docs)
+        return [{"article_id": r["article_id"], "topic": c, "label": lab, "score": s, "rank": k}
+                for r, (ev, words) in zip(records_aa, docs)
+                for c, lab, s, k in rank_topics(ev, words, m, model)]
+    topics = timed("topics (classify)", topics_)
 
     def keyphrases():
         terms = [(r["article_id"], Counter(candidate_phrases(r["text"])[0])) for r in records_aa]
