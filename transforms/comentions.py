@@ -26,15 +26,17 @@ The same counts are kept per period of the article's ``published`` date (day,
 ISO week starting Monday, or month; the first day of the period; null for
 articles without a date) and per outlet.
 
-Counting never groups every article per pair. Each article's pairs are
-split by a hash of the pair into the parts of the table (`pair_parts`: one
-part per 2,500 articles), and go out as one list per part; a GroupByKey by
-part brings a part's lists together and one dictionary sums them, and the
-part's rows are written as they are (`PARTITIONED`, see
-`transforms.sinks.WriteTables`). So a
-pair crosses the shuffle inside its article's list, not as an element of its
-own (57 pairs an article, three tables: per-pair elements through combiners
-cost more than the NLP's tenth), and a worker holds at most one part. An article with more than ``max_actors`` actors contributes pairs only
+Counting never groups every article per pair. Each table is split into
+parts (`pair_parts`: one part per 2,500 articles) by a hash of the pair
+(actor_a, actor_b); an article sends, per table, one list of its pairs for
+each part they fall in; a GroupByKey by part brings a part's lists together,
+one dictionary sums them, and the part's rows are written as they are
+(`PARTITIONED`, see `transforms.sinks.WriteTables`). So a pair crosses the
+shuffle inside its article's list, not as an element of its own (about 57
+pairs an article in news, in three tables), and a worker holds one part at a
+time.
+
+An article with more than ``max_actors`` actors contributes pairs only
 among its ``max_actors`` most-mentioned actors (ties: earliest first
 mention, then actor id), so one article adds at most max_actors·(max_actors-1)/2
 pairs; such articles are logged and counted in run.json's
@@ -156,15 +158,16 @@ class PairsFn(beam.DoFn):
         period = period_start(record["published"], self._period)
         period = period and period.isoformat()  # keys must encode deterministically
         outlet = record["outlet"]
-        for tag, keyed in (
-                (COMENTIONS, (((a, b), n) for a, b, n in pairs)),
-                (BY_PERIOD, (((period, a, b), n) for a, b, n in pairs)),
-                (BY_OUTLET, (((outlet, a, b), n) for a, b, n in pairs))):
-            parts = {}
-            for key, n_sent in keyed:
-                parts.setdefault(part_of(key, total), []).append((key, n_sent))
-            for index, items in sorted(parts.items()):
-                yield beam.pvalue.TaggedOutput(tag, ((index, total), items))
+        parts = {}  # a pair's rows go to the same part of each table
+        for a, b, n_sent in pairs:
+            parts.setdefault(part_of((a, b), total), []).append((a, b, n_sent))
+        for index, items in sorted(parts.items()):
+            part = (index, total)
+            yield beam.pvalue.TaggedOutput(COMENTIONS, (part, [((a, b), n) for a, b, n in items]))
+            yield beam.pvalue.TaggedOutput(BY_PERIOD, (part, [((period, a, b), n)
+                                                              for a, b, n in items]))
+            yield beam.pvalue.TaggedOutput(BY_OUTLET, (part, [((outlet, a, b), n)
+                                                              for a, b, n in items]))
 
 
 def sum_part(part):

@@ -205,10 +205,16 @@ def matcher(user_path=None, replace=False):
     return Matcher(load_vocabulary(user_path, replace))
 
 
-def topic_evidence(text, m):
-    """{code: evidence} for one text (see the module docstring)."""
+def folded_words(text):
+    """The text folded and split: what `topic_evidence` and `article_words` read."""
+    return fold(text or "").split()
+
+
+def topic_evidence(text, m, words=None):
+    """{code: evidence} for one text (see the module docstring); `words`:
+    its `folded_words`, when the caller has them already."""
     counts = Counter()
-    for term, hits, _pos in m.matches(fold(text or "").split()):
+    for term, hits, _pos in m.matches(folded_words(text) if words is None else words):
         for code, w in hits:
             counts[(code, term, w)] += 1
     evidence = Counter()
@@ -264,10 +270,11 @@ def _stop_words():
     return frozenset(fold(w) for w in STOP_WORDS)
 
 
-def article_words(text):
-    """The distinct content words of a text, folded and singular, sorted."""
+def article_words(text, words=None):
+    """The distinct content words of a text, folded and singular, sorted
+    (`words`: its `folded_words`, when the caller has them already)."""
     stop = _stop_words()
-    return tuple(sorted({_norm(w) for w in fold(text or "").split()
+    return tuple(sorted({_norm(w) for w in (folded_words(text) if words is None else words)
                          if len(w) > 1 and not w.isdigit() and w not in stop}))
 
 
@@ -402,8 +409,9 @@ class TopicEvidenceFn(beam.DoFn):
         period = start.isoformat() if start else None   # str keys encode deterministically
         text = article.get("text")
         text = text if isinstance(text, str) else ""
-        yield (article["article_id"], period, dict(topic_evidence(text, self._matcher)),
-               article_words(text))
+        words = folded_words(text)
+        yield (article["article_id"], period,
+               dict(topic_evidence(text, self._matcher, words)), article_words(text, words))
 
 
 def _seed_counts(doc, model=None):
