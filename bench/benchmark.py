@@ -19,7 +19,9 @@ and measures on the same texts, one after the other:
 * start-up: the pipeline on 10 articles (its fixed cost);
 * breakdown: the pipeline's pure per-article functions (reading, NLP, actor
   merging, pairs, quotes, topics, writing) timed one after the other in one
-  process on the `--profile-size` corpus.
+  process on the `--profile-size` corpus;
+* stage times (`--stage-times N`, off by default): the real pipeline on N
+  articles with each stage of the local runner timed.
 
 Every measurement runs in its own subprocess. Wall time is taken from
 launch to exit (interpreter start, imports and model loading included, for
@@ -447,6 +449,46 @@ def pipeline_profile_main(stats_path, top=15):
                       "top_functions": [(f, round(t, 2)) for t, f in sorted(funcs, reverse=True)[:top]]}))
 
 
+def stage_times_main(folder, out):
+    """The pipeline with default options, in this process, with the local
+    runner's stages timed: each stage (a fused chain of transforms) is
+    executed by `FnApiRunner._execute_bundle`, which this wraps to record its
+    wall seconds and the memory of the runner and of its workers after it."""
+    import psutil
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from pipelines.corpus_stats import run
+    original = fn_runner.FnApiRunner._execute_bundle
+    stages, me = [], psutil.Process()
+
+    def timed(self, context, bundle_manager, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = original(self, context, bundle_manager, *args, **kwargs)
+        workers = sum(c.memory_info().rss for c in me.children(recursive=True))
+        stages.append({"s": round(time.perf_counter() - t0, 2),
+                       "runner_mb": me.memory_info().rss >> 20, "workers_mb": workers >> 20,
+                       "stage": _stage_label(bundle_manager.stage.name)})
+        return result
+    fn_runner.FnApiRunner._execute_bundle = timed
+    t0 = time.perf_counter()
+    run(["--input", folder, "--output", out])
+    print(json.dumps({"total_s": round(time.perf_counter() - t0, 1),
+                      "stages_s": round(sum(r["s"] for r in stages), 1),
+                      "n_stages": len(stages), "stages": stages}))
+
+
+def _stage_label(name):
+    """A fused stage's name lists every transform in it; keep the distinct
+    top-level steps ('FindEntities', 'CoMentions/GroupPairs', ...)."""
+    steps = []
+    for ref in re.findall(r"ref_AppliedPTransform_([A-Za-z0-9_-]+?)_\d+\)|\(([A-Za-z]+/[A-Za-z0-9]+)",
+                          name):
+        step = (ref[0] or ref[1]).replace("-", "/")
+        step = "/".join(step.split("/")[:2])
+        if step not in steps:
+            steps.append(step)
+    return ", ".join(steps[:12]) + (" ..." if len(steps) > 12 else "")
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -492,7 +534,11 @@ def main(argv=None):
                     "pipeline,floor,peer,profile,startup")
     ap.add_argument("--pipeline-profile", type=int, default=300,
                     help="articles of a cProfile'd in-process (1 worker) pipeline run; 0: skip")
+    ap.add_argument("--stage-times", type=int, default=0, metavar="N",
+                    help="also time each stage of the local runner on the N-article corpus "
+                    "(one in-process run, default options); 0: skip")
     ap.add_argument("--_pstats", help=argparse.SUPPRESS)
+    ap.add_argument("--_stages", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_floor", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--_peer", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_profile", nargs=4, help=argparse.SUPPRESS)
@@ -501,6 +547,8 @@ def main(argv=None):
         return floor_main(args._floor[0], args._floor[1], int(args._floor[2]), int(args._floor[3]))
     if args._pstats:
         return pipeline_profile_main(args._pstats)
+    if args._stages:
+        return stage_times_main(*args._stages)
     if args._peer:
         return peer_main(*args._peer)
     if args._profile:
@@ -621,6 +669,14 @@ def main(argv=None):
         results["pipeline_profile"] = dict(info, **row)
         log("  " + json.dumps(row["detail"]))
         save()
+    if args.stage_times:
+        n = args.stage_times
+        folder, info = corpus(n)
+        row = measure([sys.executable, str(Path(__file__).resolve()), "--_stages", str(folder),
+                       str(work / f"out_stages_{n}")], f"stage times {n}", log=log)
+        row["detail"] = json.loads(row.pop("stdout_tail"))
+        results["stage_times"] = dict(info, **row)
+        save()
     results["targets"] = targets(results)
     results["total_s"] = round(time.time() - started, 1)
     (out / "benchmark.json").write_text(json.dumps(results, indent=2))
@@ -730,6 +786,22 @@ def markdown(r):
         lines.append("|---|---:|---:|")
         for k, v in d["by_package"]:
             lines.append(f"| {k} | {v} | {100 * v / d['total_s']:.1f} % |")
+        lines.append("")
+    if "stage_times" in r:
+        st = r["stage_times"]
+        d = st["detail"]
+        lines.append(f"Stages of the local runner, {st['articles']:,} articles, default options "
+                     f"(one in-process run: {d['total_s']} s, of which {d['stages_s']} s in "
+                     f"{d['n_stages']} stages; stages of 1 s or more, in the order they ran):")
+        lines.append("")
+        lines.append("| seconds | runner MB | workers MB | steps in the stage |")
+        lines.append("|---:|---:|---:|---|")
+        for row in d["stages"]:
+            if row["s"] >= 1.0:
+                lines.append(f"| {row['s']} | {row['runner_mb']} | {row['workers_mb']} | "
+                             f"{row['stage']} |")
+        small = [row["s"] for row in d["stages"] if row["s"] < 1.0]
+        lines.append(f"| {sum(small):.1f} | | | the other {len(small)} stages |")
         lines.append("")
     lines.append("Targets: " + json.dumps(r.get("targets", {})))
     return "\n".join(lines) + "\n"
