@@ -19,6 +19,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import ROOT, SHARED
+from transforms.sinks import column_rows
 from transforms.comentions import (BY_OUTLET, BY_PERIOD, CAPPED, COMENTIONS,
                                    CoMentions, article_pairs, period_start, scores)
 
@@ -108,7 +109,7 @@ def test_scores_worked_example():
 
 def _rows(out):
     """CoMentions' parts -> the plain row PCollections."""
-    return {name: out[name] | f"Rows{name}" >> beam.FlatMap(lambda part: part[1])
+    return {name: out[name] | f"Rows{name}" >> beam.FlatMap(lambda part: column_rows(part[1]))
             for name in (COMENTIONS, BY_PERIOD, BY_OUTLET)} | {"stats": out["stats"]}
 
 

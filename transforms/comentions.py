@@ -49,7 +49,10 @@ from datetime import date, timedelta
 
 import apache_beam as beam
 from transforms.outputs import ParDoWithOutputs
-from transforms.sinks import part_of, stat
+from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
+from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
+from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
+from transforms.sinks import part_columns, part_of, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
@@ -195,18 +198,33 @@ def comention_row(key, counts, n_total, actor_articles, names, min_pair_articles
     return row
 
 
-def comention_rows(part, n_total, actor_articles, names, min_pair_articles):
-    """A summed part -> ``(part, comentions rows)``."""
+def comention_part(part, n_total, actor_articles, names, min_pair_articles):
+    """A summed part -> ``(part, comentions columns)``."""
     index_total, counts = part
-    return index_total, [comention_row(k, v, n_total, actor_articles, names,
-                                       min_pair_articles) for k, v in counts.items()]
+    return index_total, part_columns(COMENTIONS_TABLE, counts, lambda k: comention_row(
+        k, counts[k], n_total, actor_articles, names, min_pair_articles))
+
+
+def period_part(part):
+    """A summed part -> ``(part, comentions_by_period columns)``."""
+    index_total, counts = part
+    return index_total, part_columns(BY_PERIOD_TABLE, counts, lambda k: {
+        "period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1], "actor_b": k[2],
+        "n_articles": counts[k][0], "n_sentences": counts[k][1]})
+
+
+def outlet_part(part):
+    """A summed part -> ``(part, comentions_by_outlet columns)``."""
+    index_total, counts = part
+    return index_total, part_columns(BY_OUTLET_TABLE, counts, lambda k: {
+        "outlet": k[0], "actor_a": k[1], "actor_b": k[2], "n_articles": counts[k][0]})
 
 
 class CoMentions(beam.PTransform):
     """(article_actors, actors rows[, n_articles]) -> {"comentions",
     "comentions_by_period", "comentions_by_outlet": each table as whole parts,
-    ``((index, total), rows)`` (`PARTITIONED`), "stats": the capped-articles
-    figure}.
+    ``((index, total), columns)`` (`PARTITIONED`; `transforms.sinks.column_rows`
+    turns a part back into rows), "stats": the capped-articles figure}.
 
     `article_actors` is ResolveActors' per-article record (``article_id,
     outlet, published, mentions, actors``); `actors` its `actors` table rows,
@@ -248,19 +266,12 @@ class CoMentions(beam.PTransform):
                     | f"Sum{name}" >> beam.Map(sum_part))
 
         comentions = counted(COMENTIONS, "Pairs") | "ScorePairs" >> beam.Map(
-            comention_rows, min_pair_articles=self._min_pair_articles,
+            comention_part, min_pair_articles=self._min_pair_articles,
             n_total=beam.pvalue.AsSingleton(n_total),
             actor_articles=beam.pvalue.AsDict(actor_articles),
             names=beam.pvalue.AsDict(names))
-        by_period = counted(BY_PERIOD, "PeriodPairs") | "PeriodRows" >> beam.MapTuple(
-            lambda part, counts: (part, [
-                {"period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1],
-                 "actor_b": k[2], "n_articles": v[0], "n_sentences": v[1]}
-                for k, v in counts.items()]))
-        by_outlet = counted(BY_OUTLET, "OutletPairs") | "OutletRows" >> beam.MapTuple(
-            lambda part, counts: (part, [
-                {"outlet": k[0], "actor_a": k[1], "actor_b": k[2], "n_articles": v[0]}
-                for k, v in counts.items()]))
+        by_period = counted(BY_PERIOD, "PeriodPairs") | "PeriodRows" >> beam.Map(period_part)
+        by_outlet = counted(BY_OUTLET, "OutletPairs") | "OutletRows" >> beam.Map(outlet_part)
         capped = (pairs[CAPPED]
                   | "CountCapped" >> beam.combiners.Count.Globally()
                   | "CappedStat" >> beam.Map(lambda n: stat(CAPPED, n)))
