@@ -47,8 +47,8 @@ def write_parquet(path, table, rows):
 
 def release_memory():
     """Hand the C heap's free pages back to the system (glibc malloc_trim).
-    A part's rows are freed once written, but glibc keeps the pages mapped,
-    so without this a worker's memory stays at its largest part ever."""
+    A part's rows are freed once written, but glibc may keep their pages
+    mapped (measured on 4,000 articles: peak 1,773 MB without, 1,699 MB with)."""
     try:
         import ctypes
         ctypes.CDLL("libc.so.6").malloc_trim(0)
