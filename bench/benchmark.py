@@ -537,6 +537,10 @@ def main(argv=None):
     ap.add_argument("--stage-times", type=int, default=0, metavar="N",
                     help="also time each stage of the local runner on the N-article corpus "
                     "(one in-process run, default options); 0: skip")
+    ap.add_argument("--repeat", type=int, default=1, metavar="R",
+                    help="measure floor and pipeline R times per size, alternately, and "
+                    "report every round's ratio (this machine's speed varies by several "
+                    "per cent from run to run); the tables show the first round")
     ap.add_argument("--_pstats", help=argparse.SUPPRESS)
     ap.add_argument("--_stages", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_floor", nargs=4, help=argparse.SUPPRESS)
@@ -619,23 +623,30 @@ def main(argv=None):
         folder, info = corpus(n)
         entry = results["sizes"][str(n)] = info
         log(f"{n} articles: {info['words']} words {info['mix']}")
-        if "floor" not in skip:
-            entry["floor"] = floor(n, folder)
-        if "pipeline" not in skip:
-            entry["pipeline"] = pipeline(n, folder)
-            entry["pipeline"]["summary"] = entry["pipeline"].pop("stdout_tail")
-            shutil.rmtree(work / f"out_{n}", ignore_errors=True) if not args.keep else None
-        for kind in ("floor", "pipeline"):
-            if kind in entry:
-                r = entry[kind]
+        for round_ in range(max(1, args.repeat)):
+            runs = {}
+            if "floor" not in skip:
+                runs["floor"] = floor(n, folder)
+            if "pipeline" not in skip:
+                runs["pipeline"] = pipeline(n, folder)
+                runs["pipeline"]["summary"] = runs["pipeline"].pop("stdout_tail")
+                shutil.rmtree(work / f"out_{n}", ignore_errors=True) if not args.keep else None
+            for r in runs.values():
                 r["articles_s"] = round(n / r["wall_s"], 1)
                 r["words_s"] = round(info["words"] / r["wall_s"])
-        if "floor" in entry and "pipeline" in entry:
-            entry["ratio"] = round(entry["floor"]["wall_s"] / entry["pipeline"]["wall_s"], 3)
-            entry["cpu_ratio"] = round(entry["floor"]["cpu_s"] / entry["pipeline"]["cpu_s"], 3)
-            log(f"  ratio pipeline/floor throughput at {n}: {entry['ratio']} "
-                f"(CPU time: {entry['cpu_ratio']})")
-        save()
+            if len(runs) == 2:
+                runs["ratio"] = round(runs["floor"]["wall_s"] / runs["pipeline"]["wall_s"], 3)
+                runs["cpu_ratio"] = round(runs["floor"]["cpu_s"] / runs["pipeline"]["cpu_s"], 3)
+                log(f"  ratio pipeline/floor throughput at {n}, round {round_ + 1}: "
+                    f"{runs['ratio']} (CPU time: {runs['cpu_ratio']})")
+            if round_ == 0:
+                entry.update(runs)
+            else:
+                entry.setdefault("rounds", []).append(
+                    {k: v if k in ("ratio", "cpu_ratio") else
+                     {f: v[f] for f in ("wall_s", "cpu_s", "peak_rss_mb", "articles_s")}
+                     for k, v in runs.items()})
+            save()
     if "peer" not in skip:
         folder, info = corpus(args.peer_size)
         row = measure([sys.executable, str(Path(__file__).resolve()), "--_peer", str(folder),
@@ -760,6 +771,13 @@ def markdown(r):
                      "the same ratio from CPU seconds): " +
                      ", ".join(f"{int(n):,}: {v:.2f} ({c})" for n, v, c in ratios))
         lines.append("")
+    for n, e in sorted(r["sizes"].items(), key=lambda kv: int(kv[0])):
+        for i, rd in enumerate(e.get("rounds", []), start=2):
+            lines.append(f"Round {i} at {int(n):,}: " + ", ".join(
+                f"{k} {rd[k]['wall_s']} s wall, {rd[k]['cpu_s']} CPU s, "
+                f"{rd[k]['peak_rss_mb']} MB" for k in ("floor", "pipeline") if k in rd)
+                + (f"; ratio {rd['ratio']} (CPU {rd['cpu_ratio']})" if "ratio" in rd else ""))
+            lines.append("")
     if "profile" in r:
         times = r["profile"]["detail"]["times"]
         total = sum(v["wall_s"] for k, v in times.items() if "start-up" not in k)

@@ -64,17 +64,13 @@ class WritePartFn(beam.DoFn):
     def process(self, part):
         (index, total), rows = part
         path = join(self._staging, self._table.name, part_name(index, total))
-        if isinstance(rows, dict):  # columns, already in order (see part_columns)
-            arrow = pa.Table.from_pydict(rows, schema=self._table.schema)
-            with FileSystems.create(path) as fh:
-                pq.write_table(arrow, fh, compression="zstd")
-            n_rows = arrow.num_rows
-            del arrow
-        else:
-            rows = sorted(rows, key=self._table.sort_key)
-            write_parquet(path, self._table, rows)
-            n_rows = len(rows)
-        del rows
+        if not isinstance(rows, dict):  # row tuples (see row_tuple): sort, transpose
+            rows = tuple_columns(self._table, rows)
+        arrow = pa.Table.from_pydict(rows, schema=self._table.schema)
+        with FileSystems.create(path) as fh:
+            pq.write_table(arrow, fh, compression="zstd")
+        n_rows = arrow.num_rows
+        del arrow, rows
         release_memory()
         yield {"kind": "table", "table": self._table.name, "rows": n_rows}
 
@@ -93,6 +89,23 @@ def part_columns(table, keys, row_of):
         for name, value in row_of(key).items():
             columns[name].append(value)
     return columns
+
+
+def row_tuple(table, row):
+    """A row dict as a tuple in `table`'s column order (missing keys: None).
+    Rows travel to the writer as tuples: a tuple of 10 values takes about a
+    third of the memory of the dict, in the worker and in the shuffle."""
+    return tuple(row.get(name) for name in table.schema.names)
+
+
+def tuple_columns(table, rows):
+    """Row tuples -> `part_columns`-style columns, sorted as `Table.sort_key`."""
+    at = [table.schema.names.index(c) for c in table.sort_by]
+    rows = sorted(rows, key=lambda r: tuple((r[i] is not None, r[i]) for i in at))
+    names = table.schema.names
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(values) for name, values in zip(names, zip(*rows))}
 
 
 def column_rows(columns):
@@ -122,7 +135,7 @@ class WriteTable(beam.PTransform):
         def assign(row, n_rows):
             total = max(1, math.ceil(n_rows / ROWS_PER_PART))
             key = repr(table.sort_key(row)).encode("utf-8")
-            return (zlib.crc32(key) % total, total), row
+            return (zlib.crc32(key) % total, total), row_tuple(table, row)
 
         n_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
         return (rows
