@@ -93,8 +93,9 @@ def part_columns(table, keys, row_of):
 
 def row_tuple(table, row):
     """A row dict as a tuple in `table`'s column order (missing keys: None).
-    Rows travel to the writer as tuples: a tuple of 10 values takes about a
-    third of the memory of the dict, in the worker and in the shuffle."""
+    Rows travel to the writer as tuples: for 10 columns the tuple takes 120
+    bytes against the dict's 272 (values aside), and pickled for the shuffle
+    a third of the bytes, since the column names are not repeated per row."""
     return tuple(row.get(name) for name in table.schema.names)
 
 
