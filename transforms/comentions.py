@@ -26,15 +26,16 @@ The same counts are kept per period of the article's ``published`` date (day,
 ISO week starting Monday, or month; the first day of the period; null for
 articles without a date) and per outlet.
 
-Counting never groups every article per pair. Each table is split into
-parts (`pair_parts`: one part per 2,500 articles) by a hash of the pair
-(actor_a, actor_b); an article sends, per table, one list of its pairs for
-each part they fall in; a GroupByKey by part brings a part's lists together,
-one dictionary sums them, and the part's rows are written as they are
+Counting never groups every article per pair. The three tables are split
+into the same parts (`pair_parts`: one part per 2,500 articles) by a hash of
+the pair (actor_a, actor_b); an article sends one element for each part its
+pairs fall in, ``(part, (period, outlet, pairs))``, and one GroupByKey by part
+brings a part's lists together. `SumPartFn` then sums them into each table in
+turn, one dictionary at a time, and the part's rows are written as they are
 (`PARTITIONED`, see `transforms.sinks.WriteTables`). So a pair crosses the
-shuffle inside its article's list, not as an element of its own (about 57
-pairs an article in news, in three tables), and a worker holds one part at a
-time.
+shuffle once, inside its article's list, not as an element of its own (about
+57 pairs an article in news) nor once per table, and a worker holds one part
+of one table at a time.
 
 An article with more than ``max_actors`` actors contributes pairs only
 among its ``max_actors`` most-mentioned actors (ties: earliest first
@@ -138,11 +139,11 @@ def pair_parts(n_articles):
 
 
 class PairsFn(beam.DoFn):
-    """Article -> its pairs for each of the three tables, grouped by the
-    part of the table they belong to: ``((index, total), [(key, n_sentences)])``
-    on the tagged outputs COMENTIONS, BY_PERIOD and BY_OUTLET, where key is
-    (actor_a, actor_b), (period, a, b) or (outlet, a, b). An article sends at
-    most 3 x total elements, however many pairs it has."""
+    """Article -> its pairs, grouped by the part of the tables they belong
+    to: ``((index, total), (period, outlet, [(actor_a, actor_b,
+    n_sentences)]))``, one element per part (main output); the article id on
+    CAPPED when the actor cap applied. An article sends at most `total`
+    elements, however many pairs it has."""
 
     def __init__(self, period, max_actors):
         self._period = period
@@ -160,29 +161,45 @@ class PairsFn(beam.DoFn):
         total = pair_parts(n_articles)
         period = period_start(record["published"], self._period)
         period = period and period.isoformat()  # keys must encode deterministically
-        outlet = record["outlet"]
         parts = {}  # a pair's rows go to the same part of each table
-        for a, b, n_sent in pairs:
-            parts.setdefault(part_of((a, b), total), []).append((a, b, n_sent))
+        for pair in pairs:
+            parts.setdefault(part_of(pair[:2], total), []).append(pair)
         for index, items in sorted(parts.items()):
-            part = (index, total)
-            yield beam.pvalue.TaggedOutput(COMENTIONS, (part, [((a, b), n) for a, b, n in items]))
-            yield beam.pvalue.TaggedOutput(BY_PERIOD, (part, [((period, a, b), n)
-                                                              for a, b, n in items]))
-            yield beam.pvalue.TaggedOutput(BY_OUTLET, (part, [((outlet, a, b), n)
-                                                              for a, b, n in items]))
+            yield (index, total), (period, record["outlet"], items)
 
 
-def sum_part(part):
-    """``((index, total), [[(key, n_sentences)], ...])`` -> ``((index,
-    total), {key: (n_articles, n_sentences)})``: an article lists a pair once."""
-    index_total, lists = part
+def sum_part(lists, by=None):
+    """The per-article lists of one part, ``[(period, outlet, [(a, b,
+    n_sentences)])]`` -> ``{key: (n_articles, n_sentences)}``, keyed by
+    ``(a, b)``, or with `by` "period" or "outlet" by ``(period, a, b)`` or
+    ``(outlet, a, b)``: an article lists a pair once."""
     counts = {}
-    for items in lists:
-        for key, n_sent in items:
+    for period, outlet, items in lists:
+        prefix = (period,) if by == "period" else (outlet,) if by == "outlet" else ()
+        for a, b, n_sent in items:
+            key = prefix + (a, b)
             c = counts.get(key)
             counts[key] = (1, n_sent) if c is None else (c[0] + 1, c[1] + n_sent)
-    return index_total, counts
+    return counts
+
+
+class SumPartFn(beam.DoFn):
+    """A grouped part ``((index, total), lists)`` -> the part of each table:
+    `comentions_by_period` and `comentions_by_outlet` as columns (tagged
+    BY_PERIOD, BY_OUTLET), and the summed pair counts ``((index, total),
+    {(a, b): (n_articles, n_sentences)})`` (main output), which `ScorePairs`
+    turns into `comentions` columns. One table's dictionary at a time: each
+    is handed on, and freed, before the next is summed."""
+
+    def process(self, part):
+        index_total, lists = part
+        counts = sum_part(lists, by="period")
+        yield beam.pvalue.TaggedOutput(BY_PERIOD, (index_total, period_columns(counts)))
+        del counts
+        counts = sum_part(lists, by="outlet")
+        yield beam.pvalue.TaggedOutput(BY_OUTLET, (index_total, outlet_columns(counts)))
+        del counts
+        yield index_total, sum_part(lists)
 
 
 def comention_row(key, counts, n_total, actor_articles, names, min_pair_articles):
@@ -205,18 +222,16 @@ def comention_part(part, n_total, actor_articles, names, min_pair_articles):
         k, counts[k], n_total, actor_articles, names, min_pair_articles))
 
 
-def period_part(part):
-    """A summed part -> ``(part, comentions_by_period columns)``."""
-    index_total, counts = part
-    return index_total, part_columns(BY_PERIOD_TABLE, counts, lambda k: {
+def period_columns(counts):
+    """Summed ``{(period, a, b): counts}`` -> `comentions_by_period` columns."""
+    return part_columns(BY_PERIOD_TABLE, counts, lambda k: {
         "period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1], "actor_b": k[2],
         "n_articles": counts[k][0], "n_sentences": counts[k][1]})
 
 
-def outlet_part(part):
-    """A summed part -> ``(part, comentions_by_outlet columns)``."""
-    index_total, counts = part
-    return index_total, part_columns(BY_OUTLET_TABLE, counts, lambda k: {
+def outlet_columns(counts):
+    """Summed ``{(outlet, a, b): counts}`` -> `comentions_by_outlet` columns."""
+    return part_columns(BY_OUTLET_TABLE, counts, lambda k: {
         "outlet": k[0], "actor_a": k[1], "actor_b": k[2], "n_articles": counts[k][0]})
 
 
@@ -256,22 +271,18 @@ class CoMentions(beam.PTransform):
         names = actors | "ActorNames" >> beam.Map(
             lambda r: (r["actor_id"], (r["name"], r["type"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
-            PairsFn(self._period, self._max_actors), main=CAPPED,
-            tags=[COMENTIONS, BY_PERIOD, BY_OUTLET],
+            PairsFn(self._period, self._max_actors), main="pairs", tags=[CAPPED],
             n_articles=beam.pvalue.AsSingleton(n_parts_basis))
-
-        def counted(tag, name):
-            return (pairs[tag]
-                    | f"Group{name}" >> beam.GroupByKey()
-                    | f"Sum{name}" >> beam.Map(sum_part))
-
-        comentions = counted(COMENTIONS, "Pairs") | "ScorePairs" >> beam.Map(
+        parts = (pairs["pairs"]
+                 | "GroupPairs" >> beam.GroupByKey()
+                 | "SumParts" >> ParDoWithOutputs(
+                     SumPartFn(), main=COMENTIONS, tags=[BY_PERIOD, BY_OUTLET]))
+        comentions = parts[COMENTIONS] | "ScorePairs" >> beam.Map(
             comention_part, min_pair_articles=self._min_pair_articles,
             n_total=beam.pvalue.AsSingleton(n_total),
             actor_articles=beam.pvalue.AsDict(actor_articles),
             names=beam.pvalue.AsDict(names))
-        by_period = counted(BY_PERIOD, "PeriodPairs") | "PeriodRows" >> beam.Map(period_part)
-        by_outlet = counted(BY_OUTLET, "OutletPairs") | "OutletRows" >> beam.Map(outlet_part)
+        by_period, by_outlet = parts[BY_PERIOD], parts[BY_OUTLET]
         capped = (pairs[CAPPED]
                   | "CountCapped" >> beam.combiners.Count.Globally()
                   | "CappedStat" >> beam.Map(lambda n: stat(CAPPED, n)))
