@@ -624,15 +624,41 @@ def _keyphrase_rows(terms, n_docs, df, k=TOP_PHRASES):
                "rank": rank}
 
 
+class DocumentFrequencyFn(beam.CombineFn):
+    """Article candidates ``(article_id, Counter, n_words)`` -> ``{phrase:
+    df}`` for the phrases in two or more articles. The accumulator is one
+    Counter: a worker counts all its articles' phrases in it (C-speed
+    `Counter.update`), and only the workers' counters cross the shuffle, not
+    an element per (phrase, article)."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, terms):
+        acc.update(terms[1].keys())
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = iter(accs)
+        out = next(accs)
+        for acc in accs:
+            out.update(acc)
+        return out
+
+    def extract_output(self, acc):
+        return {phrase: n for phrase, n in acc.items() if n > 1}
+
+
 class Keyphrases(beam.PTransform):
     """Article records -> `keyphrases` rows (TF-IDF over the whole corpus).
 
     Each article stays one element from its candidates to its rows; only the
-    document frequencies are counted across the corpus (a combine, lifted
-    into the workers) and reach every article as a side input, with the
-    phrases that occur in a single article left out (their df is 1). Joining
-    by phrase instead, as Beam's tfidf example does, sends every (phrase,
-    article) pair through two shuffles: about 100 elements an article."""
+    document frequencies are counted across the corpus (`DocumentFrequencyFn`,
+    a global combine lifted into the workers) and reach every article as one
+    side input, with the phrases that occur in a single article left out
+    (their df is 1). Joining by phrase instead, as Beam's tfidf example does,
+    sends every (phrase, article) pair through two shuffles: about 100
+    elements an article."""
 
     def __init__(self, k=TOP_PHRASES):
         super().__init__()
@@ -641,10 +667,7 @@ class Keyphrases(beam.PTransform):
     def expand(self, articles):
         terms = articles | "CandidatePhrases" >> beam.Map(_article_terms)
         n_docs = articles | "CountDocuments" >> beam.combiners.Count.Globally()
-        df = (terms
-              | "DistinctPhrases" >> beam.FlatMap(lambda t: t[1].keys())
-              | "DocumentFrequency" >> beam.combiners.Count.PerElement()
-              | "SharedPhrases" >> beam.Filter(lambda kv: kv[1] > 1))
+        df = terms | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequencyFn())
         return terms | "TopPhrases" >> beam.FlatMap(
             _keyphrase_rows, n_docs=beam.pvalue.AsSingleton(n_docs),
-            df=beam.pvalue.AsDict(df), k=self._k)
+            df=beam.pvalue.AsSingleton(df), k=self._k)
