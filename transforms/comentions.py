@@ -27,7 +27,7 @@ ISO week starting Monday, or month; the first day of the period; null for
 articles without a date) and per outlet.
 
 Counting never groups every article per pair. The three tables are split
-into the same parts (`pair_parts`: one part per 2,500 articles) by a hash of
+into the same parts (`pair_parts`: one part per 1,000 articles) by a hash of
 the pair (actor_a, actor_b); an article sends one element for each part its
 pairs fall in, ``(part, (period, outlet, pairs))``, and one GroupByKey by part
 brings a part's lists together. `SumPartFn` then sums them into each table in
@@ -59,7 +59,7 @@ PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
 DEFAULT_MIN_PAIR_ARTICLES = 2
 DEFAULT_MAX_ACTORS = 100
-ARTICLES_PER_PART = 2_500
+ARTICLES_PER_PART = 1_000
 CAPPED = "comention_articles_capped"
 
 COMENTIONS = "comentions"
@@ -134,7 +134,7 @@ def scores(n_ab, n_a, n_b, n):
 def pair_parts(n_articles):
     """How many parts each co-mention table is split into: one per
     `ARTICLES_PER_PART` analysed articles (news averages 50-60 distinct
-    pairs an article, so a part holds up to about 150,000 rows)."""
+    pairs an article, so a part holds up to about 60,000 rows)."""
     return max(1, math.ceil(n_articles / ARTICLES_PER_PART))
 
 

@@ -23,15 +23,19 @@ def _lines(name):
             if ln.strip() and not ln.lstrip().startswith("#")]
 
 
+_ABBREVIATION_DOT = re.compile(r"(?<=\w)\.(?=\w|$)|(?<=\w)\.(?=\s)")
+_NOT_NAME = re.compile(r"[^\w'&]+")
+
+
 def fold(text):
     """Lowercase ASCII-folded name key: 'U.S.' -> 'us', 'José' -> 'jose',
     "Putin’s" -> "putin's" (possessives are removed earlier)."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.replace("’", "'").casefold()
-    text = re.sub(r"(?<=\w)\.(?=\w|$)|(?<=\w)\.(?=\s)", "", text)   # U.S. -> us
-    text = re.sub(r"[^\w'&]+", " ", text)
-    return " ".join(text.split())
+    if not text.isascii():  # ASCII needs no decomposition (most news text)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = text.replace("’", "'")
+    text = _ABBREVIATION_DOT.sub("", text.casefold())   # U.S. -> us
+    return " ".join(_NOT_NAME.sub(" ", text).split())
 
 
 def slug(key):

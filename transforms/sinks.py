@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.schemas import TABLES
 
-ROWS_PER_PART = 200_000
+ROWS_PER_PART = 100_000
 RUN_FILE = "run.json"
 
 
