@@ -177,7 +177,9 @@ class Matcher:
                     self.prefixes.setdefault(term[0][:-1], []).append((code, w))
                 else:
                     self.terms.setdefault(term, []).append((code, w))
-        self.max_len = max((len(t) for t in self.terms), default=1)
+        self.max_len = {}    # first word -> its longest term (in words)
+        for term in self.terms:
+            self.max_len[term[0]] = max(len(term), self.max_len.get(term[0], 0))
         self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
 
     def matches(self, words):
@@ -185,7 +187,7 @@ class Matcher:
         normed = [_norm(w) for w in words]
         i, n = 0, len(words)
         while i < n:
-            for size in range(min(self.max_len, n - i), 0, -1):
+            for size in range(min(self.max_len.get(normed[i], 0), n - i), 0, -1):
                 hit = self.terms.get(tuple(normed[i:i + size]))
                 if hit:
                     yield " ".join(normed[i:i + size]), hit, i
@@ -526,9 +528,12 @@ _WORD = re.compile(r"^[^\W\d_]+(?:[-'][^\W\d_]+)*$")
 _JOINERS = {"of", "&"}
 
 
+_POSSESSIVE = re.compile(r"'s$|'$")
+
+
 def _clean(token):
-    token = token.replace("’", "'")
-    token = re.sub(r"'s$|'$", "", token)
+    if "'" in token or "’" in token:
+        token = _POSSESSIVE.sub("", token.replace("’", "'"))
     return token.strip("'-")
 
 
