@@ -20,8 +20,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import ROOT
 import transforms.topics as topics_module
-from transforms.topics import (TOPICS, TOPICS_BY_PERIOD, Keyphrases, Matcher, SeedCounts,
-                               Topics, article_words, candidate_phrases, classify,
+from transforms.topics import (TOPICS, TOPICS_BY_PERIOD, DocumentFrequencyFn, Keyphrases,
+                               Matcher, SeedCounts, Topics, article_words, candidate_phrases, classify,
                                learn_topic_model, load_vocabulary, matcher,
                                parse_vocabulary, rank_topics, seed_topic,
                                select_keyphrases, topic_evidence, topic_scores)
@@ -181,6 +181,16 @@ def test_keyphrases_tfidf_by_hand():
          "rank": 2},
     ]))
     p.run()
+
+
+def test_document_frequency_counts_articles_not_occurrences():
+    fn = DocumentFrequencyFn()
+    a = fn.add_input(fn.create_accumulator(), ("a", Counter({"solar": 2, "wind": 1}), 3))
+    b = fn.add_input(fn.create_accumulator(), ("b", Counter({"solar": 1, "coal": 4}), 5))
+    # only phrases in two or more articles are kept; a phrase's count inside one
+    # article does not add to its df
+    assert fn.extract_output(fn.merge_accumulators([a, b])) == {"solar": 2}
+    assert fn.extract_output(fn.merge_accumulators([])) == {}
 
 
 def test_article_words_are_distinct_folded_singular_content_words():

@@ -645,7 +645,9 @@ class DocumentFrequencyFn(beam.CombineFn):
 
     def merge_accumulators(self, accs):
         accs = iter(accs)
-        out = next(accs)
+        out = next(accs, None)  # Beam lets the first accumulator be modified
+        if out is None:
+            return self.create_accumulator()
         for acc in accs:
             out.update(acc)
         return out
