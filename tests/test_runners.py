@@ -101,7 +101,7 @@ def test_dask_distributed_matches_local(services, tmp_path, local_tables):
     with Client(f"127.0.0.1:{port}", timeout=60) as client:
         client.wait_for_workers(2, timeout=120)
     # Beam 2.77's DaskRunner materialises a side input by computing a Dask bag
-    # inside a running task; that nested compute failed once in eight runs
+    # inside a running task; that nested compute failed once in nine runs
     # here (an AssertionError raised from distributed's client, no table
     # written). The run is tried a second time then, in a fresh folder; the
     # tables of the run that completes must still equal the local run's.
