@@ -29,13 +29,14 @@ articles without a date) and per outlet.
 Counting never groups every article per pair. The three tables are split
 into the same parts (`pair_parts`: one part per 1,000 articles) by a hash of
 the pair (actor_a, actor_b); an article sends one element for each part its
-pairs fall in, ``(part, (period, outlet, pairs))``, and one GroupByKey by part
-brings a part's lists together. `SumPartFn` then sums them into each table in
-turn, one dictionary at a time, and the part's rows are written as they are
+pairs fall in, ``(part, (period, outlet, pairs, n_sentences))``, and one
+GroupByKey by part brings a part's lists together. `SumPartFn` then sums a
+part for all three tables in one pass (`PartCounts`: the article counts are
+C-level `Counter.update` calls) and the part's rows are written as they are
 (`PARTITIONED`, see `transforms.sinks.WriteTables`). So a pair crosses the
 shuffle once, inside its article's list, not as an element of its own (about
-57 pairs an article in news) nor once per table, and a worker holds one part
-of one table at a time.
+57 pairs an article in news) nor once per table, and a worker holds the
+counts of one part at a time (about 60,000 pairs).
 
 An article with more than ``max_actors`` actors contributes pairs only
 among its ``max_actors`` most-mentioned actors (ties: earliest first
@@ -46,6 +47,7 @@ marginals) always use all of an article's actors.
 """
 import logging
 import math
+from collections import Counter
 from datetime import date, timedelta
 
 import apache_beam as beam
@@ -53,7 +55,7 @@ from transforms.outputs import ParDoWithOutputs
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
-from transforms.sinks import part_columns, part_of, stat
+from transforms.sinks import part_of, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
@@ -140,10 +142,10 @@ def pair_parts(n_articles):
 
 class PairsFn(beam.DoFn):
     """Article -> its pairs, grouped by the part of the tables they belong
-    to: ``((index, total), (period, outlet, [(actor_a, actor_b,
-    n_sentences)]))``, one element per part (main output); the article id on
-    CAPPED when the actor cap applied. An article sends at most `total`
-    elements, however many pairs it has."""
+    to: ``((index, total), (period, outlet, [(actor_a, actor_b)],
+    [n_sentences]))``, one element per part (main output; the two lists
+    are parallel); the article id on CAPPED when the actor cap applied. An
+    article sends at most `total` elements, however many pairs it has."""
 
     def __init__(self, period, max_actors):
         self._period = period
@@ -162,77 +164,124 @@ class PairsFn(beam.DoFn):
         period = period_start(record["published"], self._period)
         period = period and period.isoformat()  # keys must encode deterministically
         parts = {}  # a pair's rows go to the same part of each table
-        for pair in pairs:
-            parts.setdefault(part_of(pair[:2], total), []).append(pair)
-        for index, items in sorted(parts.items()):
-            yield (index, total), (period, record["outlet"], items)
+        for a, b, n_sent in pairs:
+            ab, ns = parts.setdefault(part_of((a, b), total), ([], []))
+            ab.append((a, b))
+            ns.append(n_sent)
+        for index, (ab, ns) in sorted(parts.items()):
+            yield (index, total), (period, record["outlet"], ab, ns)
 
 
-def sum_part(lists, by=None):
-    """The per-article lists of one part, ``[(period, outlet, [(a, b,
-    n_sentences)])]`` -> ``{key: (n_articles, n_sentences)}``, keyed by
-    ``(a, b)``, or with `by` "period" or "outlet" by ``(period, a, b)`` or
-    ``(outlet, a, b)``: an article lists a pair once."""
-    counts = {}
-    for period, outlet, items in lists:
-        prefix = (period,) if by == "period" else (outlet,) if by == "outlet" else ()
-        for a, b, n_sent in items:
-            key = prefix + (a, b)
-            c = counts.get(key)
-            counts[key] = (1, n_sent) if c is None else (c[0] + 1, c[1] + n_sent)
-    return counts
+class PartCounts:
+    """The summed counts of one part of the three tables, from its
+    per-article lists ``[(period, outlet, [(a, b)], [n_sentences])]`` (an
+    article lists a pair once):
+
+    * ``articles[(a, b)]``, ``sentences[(a, b)]`` (absent when 0);
+    * ``by_period[period] = (articles, sentences)`` and
+      ``by_outlet[outlet] = articles``, keyed by ``(a, b)`` in the same way.
+
+    The article counts are `Counter.update` calls (a C loop); only pairs
+    that share a sentence take a step in Python."""
+
+    def __init__(self, lists):
+        self.articles, self.sentences = Counter(), {}
+        self.by_period, self.by_outlet = {}, {}
+        for period, outlet, pairs, n_sentences in lists:
+            self.articles.update(pairs)
+            in_period = self.by_period.get(period)
+            if in_period is None:
+                in_period = self.by_period[period] = (Counter(), {})
+            in_period[0].update(pairs)
+            in_outlet = self.by_outlet.get(outlet)
+            if in_outlet is None:
+                in_outlet = self.by_outlet[outlet] = Counter()
+            in_outlet.update(pairs)
+            sentences, period_sentences = self.sentences, in_period[1]
+            for pair, n in zip(pairs, n_sentences):
+                if n:
+                    sentences[pair] = sentences.get(pair, 0) + n
+                    period_sentences[pair] = period_sentences.get(pair, 0) + n
+
+
+def _none_first(value):
+    return (value is not None, value)
+
+
+def _grouped_columns(groups, column, with_sentences):
+    """``{group: counts}`` -> columns sorted by (group, actor_a, actor_b),
+    the group (period or outlet) in `column`, None first."""
+    columns = {column: [], "actor_a": [], "actor_b": [], "n_articles": []}
+    if with_sentences:
+        columns["n_sentences"] = []
+    for group in sorted(groups, key=_none_first):
+        articles, sentences = groups[group] if with_sentences else (groups[group], None)
+        keys = sorted(articles)
+        columns[column].extend([group] * len(keys))
+        columns["actor_a"].extend([k[0] for k in keys])
+        columns["actor_b"].extend([k[1] for k in keys])
+        columns["n_articles"].extend([articles[k] for k in keys])
+        if with_sentences:
+            columns["n_sentences"].extend([sentences.get(k, 0) for k in keys])
+    return columns
+
+
+def period_columns(by_period):
+    """`PartCounts.by_period` -> `comentions_by_period` columns."""
+    as_date = {p: p and date.fromisoformat(p) for p in by_period}
+    columns = _grouped_columns(by_period, "period", with_sentences=True)
+    columns["period"] = [as_date[p] for p in columns["period"]]
+    return columns
+
+
+def outlet_columns(by_outlet):
+    """`PartCounts.by_outlet` -> `comentions_by_outlet` columns."""
+    return _grouped_columns(by_outlet, "outlet", with_sentences=False)
 
 
 class SumPartFn(beam.DoFn):
     """A grouped part ``((index, total), lists)`` -> the part of each table:
     `comentions_by_period` and `comentions_by_outlet` as columns (tagged
     BY_PERIOD, BY_OUTLET), and the summed pair counts ``((index, total),
-    {(a, b): (n_articles, n_sentences)})`` (main output), which `ScorePairs`
-    turns into `comentions` columns. One table's dictionary at a time: each
-    is handed on, and freed, before the next is summed."""
+    (articles, sentences))`` (main output; see `PartCounts`), which
+    `ScorePairs` turns into `comentions` columns."""
 
     def process(self, part):
         index_total, lists = part
-        counts = sum_part(lists, by="period")
-        yield beam.pvalue.TaggedOutput(BY_PERIOD, (index_total, period_columns(counts)))
-        del counts
-        counts = sum_part(lists, by="outlet")
-        yield beam.pvalue.TaggedOutput(BY_OUTLET, (index_total, outlet_columns(counts)))
-        del counts
-        yield index_total, sum_part(lists)
-
-
-def comention_row(key, counts, n_total, actor_articles, names, min_pair_articles):
-    (a, b), (n_ab, n_sent) = key, counts
-    name_a, type_a = names.get(a, (None, a.split(":", 1)[0]))
-    name_b, type_b = names.get(b, (None, b.split(":", 1)[0]))
-    row = {"actor_a": a, "actor_b": b, "name_a": name_a, "name_b": name_b,
-           "type_a": type_a, "type_b": type_b, "n_articles": n_ab,
-           "n_sentences": n_sent, "pmi": None, "npmi": None, "llr": None}
-    if n_ab >= min_pair_articles:
-        row["pmi"], row["npmi"], row["llr"] = scores(
-            n_ab, actor_articles[a], actor_articles[b], n_total)
-    return row
+        counts = PartCounts(lists)
+        del lists
+        yield beam.pvalue.TaggedOutput(BY_PERIOD, (index_total, period_columns(counts.by_period)))
+        yield beam.pvalue.TaggedOutput(BY_OUTLET, (index_total, outlet_columns(counts.by_outlet)))
+        yield index_total, (counts.articles, counts.sentences)
 
 
 def comention_part(part, n_total, actor_articles, names, min_pair_articles):
-    """A summed part -> ``(part, comentions columns)``."""
-    index_total, counts = part
-    return index_total, part_columns(COMENTIONS_TABLE, counts, lambda k: comention_row(
-        k, counts[k], n_total, actor_articles, names, min_pair_articles))
-
-
-def period_columns(counts):
-    """Summed ``{(period, a, b): counts}`` -> `comentions_by_period` columns."""
-    return part_columns(BY_PERIOD_TABLE, counts, lambda k: {
-        "period": k[0] and date.fromisoformat(k[0]), "actor_a": k[1], "actor_b": k[2],
-        "n_articles": counts[k][0], "n_sentences": counts[k][1]})
-
-
-def outlet_columns(counts):
-    """Summed ``{(outlet, a, b): counts}`` -> `comentions_by_outlet` columns."""
-    return part_columns(BY_OUTLET_TABLE, counts, lambda k: {
-        "outlet": k[0], "actor_a": k[1], "actor_b": k[2], "n_articles": counts[k][0]})
+    """A summed part ``((index, total), (articles, sentences))`` -> ``(part,
+    comentions columns)``, sorted by (actor_a, actor_b); scores null below
+    `min_pair_articles` articles."""
+    index_total, (articles, sentences) = part
+    keys = sorted(articles)
+    a_col, b_col = [k[0] for k in keys], [k[1] for k in keys]
+    n_col = [articles[k] for k in keys]
+    columns = {"actor_a": a_col, "actor_b": b_col}
+    for side, ids in (("a", a_col), ("b", b_col)):
+        named = [names.get(i) for i in ids]
+        columns["name_" + side] = [n and n[0] for n in named]
+        columns["type_" + side] = [n[1] if n else i.split(":", 1)[0]
+                                   for n, i in zip(named, ids)]
+    columns["n_articles"] = n_col
+    columns["n_sentences"] = [sentences.get(k, 0) for k in keys]
+    pmi, npmi, llr = [], [], []
+    for a, b, n_ab in zip(a_col, b_col, n_col):
+        if n_ab >= min_pair_articles:
+            p, q, g = scores(n_ab, actor_articles[a], actor_articles[b], n_total)
+        else:
+            p = q = g = None
+        pmi.append(p)
+        npmi.append(q)
+        llr.append(g)
+    columns.update(pmi=pmi, npmi=npmi, llr=llr)
+    return index_total, {name: columns[name] for name in COMENTIONS_TABLE.schema.names}
 
 
 class CoMentions(beam.PTransform):

@@ -78,19 +78,6 @@ class WritePartFn(beam.DoFn):
         release_memory()  # emits nothing
 
 
-def part_columns(table, keys, row_of):
-    """A part as columns, ``{column: [values]}`` in `table`'s column order:
-    one row per key of `keys`, taken in the sort order of the table (None
-    first, as `Table.sort_key`), from ``row_of(key) -> row dict``. Columns
-    of plain values take a fraction of the memory of a list of row dicts
-    (a co-mention part holds about 150,000 rows)."""
-    columns = {name: [] for name in table.schema.names}
-    for key in sorted(keys, key=lambda k: tuple((v is not None, v) for v in k)):
-        for name, value in row_of(key).items():
-            columns[name].append(value)
-    return columns
-
-
 def row_tuple(names, row):
     """A row dict as a tuple in the order of `names`, a table's column names
     (missing keys: None).
@@ -101,7 +88,8 @@ def row_tuple(names, row):
 
 
 def tuple_columns(table, rows):
-    """Row tuples -> `part_columns`-style columns, sorted as `Table.sort_key`."""
+    """Row tuples -> columns, ``{column: [values]}`` in the table's column
+    order, sorted as `Table.sort_key`."""
     at = [table.schema.names.index(c) for c in table.sort_by]
     rows = sorted(rows, key=lambda r: tuple((r[i] is not None, r[i]) for i in at))
     names = table.schema.names
@@ -111,7 +99,7 @@ def tuple_columns(table, rows):
 
 
 def column_rows(columns):
-    """`part_columns` output -> the list of row dicts (for tests and readers)."""
+    """Columns ``{column: [values]}`` -> the list of row dicts (for tests and readers)."""
     names = list(columns)
     return [dict(zip(names, values)) for values in zip(*columns.values())]
 
@@ -313,7 +301,7 @@ class WriteTables(beam.PTransform):
     names to row PCollections, or, for the tables named in `partitioned`, to
     PCollections of whole parts, ``((index, total), rows)``, that the
     producer has already grouped (the co-mention tables; `rows` may be
-    `part_columns`), `counts` holds per-file ``(source_file,
+    columns ``{column: [values]}``), `counts` holds per-file ``(source_file,
     units)`` read counts, `stats` holds `stat(...)` figures for run.json.
 
     The result is a PCollection holding the run summary: the single leaf
