@@ -1,0 +1,44 @@
+"""Part writing helpers (transforms/sinks.py): the sort order of a part and
+the hash that spreads rows over parts."""
+from datetime import date
+
+from transforms.schemas import COMENTIONS_BY_PERIOD, MENTIONS, TABLES
+from transforms.sinks import part_of, row_tuple, tuple_columns
+
+
+def test_tuple_columns_sorts_by_the_sort_columns():
+    names = MENTIONS.schema.names
+    rows = [{"article_id": "b", "actor_id": "GPE:x", "start": 5},
+            {"article_id": "a", "actor_id": "GPE:y", "start": 30},
+            {"article_id": "a", "actor_id": "GPE:z", "start": 4}]
+    columns = tuple_columns(MENTIONS, [row_tuple(names, r) for r in rows])
+    assert list(columns) == names
+    assert columns["article_id"] == ["a", "a", "b"]
+    assert columns["start"] == [4, 30, 5]  # numbers compare as numbers
+    assert columns["actor_id"] == ["GPE:z", "GPE:y", "GPE:x"]
+
+
+def test_tuple_columns_puts_none_first_like_sort_key():
+    names = COMENTIONS_BY_PERIOD.schema.names
+    rows = [{"period": date(2024, 2, 1), "actor_a": "a", "actor_b": "b"},
+            {"period": None, "actor_a": "c", "actor_b": "d"},
+            {"period": date(2024, 1, 1), "actor_a": "a", "actor_b": "c"},
+            {"period": None, "actor_a": "a", "actor_b": "z"}]
+    columns = tuple_columns(COMENTIONS_BY_PERIOD, [row_tuple(names, r) for r in rows])
+    expected = sorted(rows, key=COMENTIONS_BY_PERIOD.sort_key)
+    assert columns["period"] == [r["period"] for r in expected] \
+        == [None, None, date(2024, 1, 1), date(2024, 2, 1)]
+    assert columns["actor_b"] == ["z", "d", "c", "b"]
+
+
+def test_tuple_columns_of_no_rows_has_every_column():
+    for table in TABLES.values():
+        assert tuple_columns(table, []) == {n: [] for n in table.schema.names}
+
+
+def test_part_of_is_stable_and_in_range():
+    # (values fixed here: crc32 of the joined text, the same in every process)
+    assert part_of(("PERSON:a", "PERSON:b"), 7) == part_of(["PERSON:a", "PERSON:b"], 7) == 6
+    assert [part_of((str(i), i, None), 5) for i in range(6)] == [0, 1, 4, 2, 0, 1]
+    assert {part_of((str(i),), 4) for i in range(200)} == {0, 1, 2, 3}
+    assert part_of(("anything",), 1) == 0
