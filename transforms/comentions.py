@@ -55,6 +55,7 @@ from transforms.outputs import ParDoWithOutputs
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
+from transforms.schemas import none_first
 from transforms.sinks import part_of, stat
 
 PERIODS = ("day", "week", "month")
@@ -204,17 +205,13 @@ class PartCounts:
                     period_sentences[pair] = period_sentences.get(pair, 0) + n
 
 
-def _none_first(value):
-    return (value is not None, value)
-
-
-def _grouped_columns(groups, column, with_sentences):
-    """``{group: counts}`` -> columns sorted by (group, actor_a, actor_b),
-    the group (period or outlet) in `column`, None first."""
+def _grouped_columns(table, groups, column, with_sentences):
+    """``{group: counts}`` -> `table`'s columns sorted by (group, actor_a,
+    actor_b), the group (period or outlet) in `column`, None first."""
     columns = {column: [], "actor_a": [], "actor_b": [], "n_articles": []}
     if with_sentences:
         columns["n_sentences"] = []
-    for group in sorted(groups, key=_none_first):
+    for group in sorted(groups, key=none_first):
         articles, sentences = groups[group] if with_sentences else (groups[group], None)
         keys = sorted(articles)
         columns[column].extend([group] * len(keys))
@@ -223,20 +220,20 @@ def _grouped_columns(groups, column, with_sentences):
         columns["n_articles"].extend([articles[k] for k in keys])
         if with_sentences:
             columns["n_sentences"].extend([sentences.get(k, 0) for k in keys])
-    return columns
+    return {name: columns[name] for name in table.schema.names}
 
 
 def period_columns(by_period):
     """`PartCounts.by_period` -> `comentions_by_period` columns."""
     as_date = {p: p and date.fromisoformat(p) for p in by_period}
-    columns = _grouped_columns(by_period, "period", with_sentences=True)
+    columns = _grouped_columns(BY_PERIOD_TABLE, by_period, "period", with_sentences=True)
     columns["period"] = [as_date[p] for p in columns["period"]]
     return columns
 
 
 def outlet_columns(by_outlet):
     """`PartCounts.by_outlet` -> `comentions_by_outlet` columns."""
-    return _grouped_columns(by_outlet, "outlet", with_sentences=False)
+    return _grouped_columns(BY_OUTLET_TABLE, by_outlet, "outlet", with_sentences=False)
 
 
 class SumPartFn(beam.DoFn):

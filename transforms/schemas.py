@@ -9,6 +9,12 @@ import pyarrow as pa
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
+def none_first(value):
+    """Sort key of one value: None before every value, and a column that
+    mixes None and values stays comparable."""
+    return (value is not None, value)
+
+
 class Table:
     """A table's name, pyarrow schema, and the columns its rows sort by."""
 
@@ -19,8 +25,7 @@ class Table:
         self.doc = doc
 
     def sort_key(self, row):
-        # None sorts first; tuples keep mixed None/values comparable.
-        return tuple((row[c] is not None, row[c]) for c in self.sort_by)
+        return tuple(none_first(row[c]) for c in self.sort_by)
 
 
 ARTICLES = Table("articles", [

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.schemas import TABLES
+from transforms.schemas import TABLES, none_first
 
 ROWS_PER_PART = 100_000
 RUN_FILE = "run.json"
@@ -99,7 +99,7 @@ def tuple_columns(table, rows):
     at = [names.index(c) for c in table.sort_by]
     # (one list per column: zip(*rows) over 100,000 rows is several times slower)
     if any(None in [r[i] for r in rows] for i in at):
-        rows = sorted(rows, key=lambda r: tuple((r[i] is not None, r[i]) for i in at))
+        rows = sorted(rows, key=lambda r: tuple(none_first(r[i]) for i in at))
     else:
         rows = sorted(rows, key=operator.itemgetter(*at))
     return {name: [r[i] for r in rows] for i, name in enumerate(names)}
