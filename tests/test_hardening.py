@@ -115,22 +115,45 @@ def _cli(*args):
     return [sys.executable, "-m", "pipelines.corpus_stats", *args]
 
 
+KILL_IN_NLP = """
+import os, signal, sys
+import transforms.nlp as nlp
+real = nlp.EntitiesFn._analyse
+def analyse(self, batch):
+    open("{marker}", "w").close()
+    os.kill(os.getpid(), signal.SIGKILL)   # in-memory runner: this is the job
+    yield from real(self, batch)
+nlp.EntitiesFn._analyse = analyse
+from pipelines.corpus_stats import main
+main(sys.argv[1:])
+"""
+
+
 def test_sigkill_mid_run_keeps_previous_output(tmp_path):
     out = tmp_path / "out"
     run(["--input", str(SMALL), "--output", str(out), "--direct_num_workers=1"])
     ok, before = _complete(out)
     assert ok
-    for seconds in (2.0, 8.0):  # while starting up; while analysing
-        proc = subprocess.Popen(_cli("--input", str(ROOT / "sample_data"), "--output", str(out),
-                                     "--direct_num_workers=1"),
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        time.sleep(seconds)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        ok, after = _complete(out)
-        assert ok and after["run_id"] == before["run_id"]
+    # while starting up (2 s: imports and model load take longer)
+    proc = subprocess.Popen(_cli("--input", str(ROOT / "sample_data"), "--output", str(out),
+                                 "--direct_num_workers=1"),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    time.sleep(2.0)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    ok, after = _complete(out)
+    assert ok and after["run_id"] == before["run_id"]
+    # while analysing: killed from inside the NLP step (a fixed delay raced
+    # the end of the run once the job got faster)
+    marker = tmp_path / "reached_nlp"
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_NLP.format(marker=marker),
+                           "--input", str(ROOT / "sample_data"), "--output", str(out),
+                           "--direct_num_workers=1"], cwd=ROOT, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL and marker.exists()
+    ok, after = _complete(out)
+    assert ok and after["run_id"] == before["run_id"]
 
 
 KILL_AROUND_SWAP = """
