@@ -42,3 +42,14 @@ def test_part_of_is_stable_and_in_range():
     assert [part_of((str(i), i, None), 5) for i in range(6)] == [0, 1, 4, 2, 0, 1]
     assert {part_of((str(i),), 4) for i in range(200)} == {0, 1, 2, 3}
     assert part_of(("anything",), 1) == 0
+
+
+def test_part_count_follows_the_articles_of_the_run():
+    from transforms.schemas import TABLES
+    from transforms.sinks import part_count
+    mentions = TABLES["mentions"].per_part
+    assert part_count(0, mentions) == 1
+    assert part_count(mentions, mentions) == 1
+    assert part_count(mentions + 1, mentions) == 2
+    assert part_count(10_000, TABLES["articles"].per_part) == 1
+    assert part_count(250_000, TABLES["keyphrases"].per_part) == 25

@@ -16,13 +16,20 @@ def none_first(value):
 
 
 class Table:
-    """A table's name, pyarrow schema, and the columns its rows sort by."""
+    """A table's name, pyarrow schema, the columns its rows sort by, and
+    `per_part`: how many articles of the run (rows of `articles`; for
+    `errors`, its own rows) make one more Parquet part of the table, chosen
+    so that a part holds up to about 100,000 rows of news (measured on the
+    benchmark corpus: 14 mentions, 10 keyphrases, 3.4 quotes, 1.2 topics and,
+    at 10,000 articles, 2.9 actors an article). The co-mention tables are
+    split by their producer (`transforms.comentions.ARTICLES_PER_PART`)."""
 
-    def __init__(self, name, fields, sort_by, doc):
+    def __init__(self, name, fields, sort_by, doc, per_part=100_000):
         self.name = name
         self.schema = pa.schema(fields)
         self.sort_by = tuple(sort_by)
         self.doc = doc
+        self.per_part = per_part
 
     def sort_key(self, row):
         return tuple(none_first(row[c]) for c in self.sort_by)
@@ -47,7 +54,8 @@ ARTICLES = Table("articles", [
     ("text", pa.string()),
 ], sort_by=["article_id"],
    doc="One row per input article; duplicates keep a row with duplicate_of "
-       "set and count nowhere else. Offsets in other tables index `text`.")
+       "set and count nowhere else. Offsets in other tables index `text`.",
+   per_part=10_000)
 
 MENTIONS = Table("mentions", [
     ("article_id", pa.string()),
@@ -58,7 +66,8 @@ MENTIONS = Table("mentions", [
     ("end", pa.int32()),
     ("sentence", pa.int32()),
 ], sort_by=["article_id", "start"],
-   doc="One row per entity mention; text == articles.text[start:end].")
+   doc="One row per entity mention; text == articles.text[start:end].",
+   per_part=7_000)
 
 ACTORS = Table("actors", [
     ("actor_id", pa.string()),
@@ -68,7 +77,8 @@ ACTORS = Table("actors", [
     ("n_mentions", pa.int64()),
     ("aliases", pa.list_(pa.string())),
 ], sort_by=["actor_id"],
-   doc="One row per actor after merging name variants across the corpus.")
+   doc="One row per actor after merging name variants across the corpus.",
+   per_part=25_000)
 
 ERRORS = Table("errors", [
     ("source_file", pa.string()),
@@ -123,7 +133,8 @@ TOPICS = Table("topics", [
     ("rank", pa.int32()),
 ], sort_by=["article_id", "rank"],
    doc="IPTC Media Topics (medtop:...) and --topics user topics of each article: "
-       "score = the topic's share of the article's lexicon evidence; rank 1 = best.")
+       "score = the topic's share of the article's lexicon evidence; rank 1 = best.",
+   per_part=50_000)
 
 KEYPHRASES = Table("keyphrases", [
     ("article_id", pa.string()),
@@ -132,7 +143,8 @@ KEYPHRASES = Table("keyphrases", [
     ("rank", pa.int32()),
 ], sort_by=["article_id", "rank"],
    doc="Top TF-IDF phrases (1-3 content words) of each article; document "
-       "frequencies over the whole corpus of the run.")
+       "frequencies over the whole corpus of the run.",
+   per_part=10_000)
 
 TOPICS_BY_PERIOD = Table("topics_by_period", [
     ("period", pa.date32()),
@@ -164,7 +176,8 @@ QUOTES = Table("quotes", [
 ], sort_by=["article_id", "quote_start", "cue_start"],
    doc="One row per reported-speech attribution: who (speaker_id = actor, null "
        "for unnamed sources), the cue word and the quoted or reported content; "
-       "offsets index articles.text; cue null for a continued quotation.")
+       "offsets index articles.text; cue null for a continued quotation.",
+   per_part=25_000)
 
 SOURCES = Table("sources", [
     ("speaker_id", pa.string()),
@@ -177,7 +190,8 @@ SOURCES = Table("sources", [
     ("last_published", TIMESTAMP),
 ], sort_by=["speaker_id", "speaker"],
    doc="One row per quoted speaker: an actor, or (speaker_id null) the words of "
-       "an unnamed source such as 'officials'; affiliation = most frequent.")
+       "an unnamed source such as 'officials'; affiliation = most frequent.",
+   per_part=50_000)
 
 OUTLETS = Table("outlets", [
     ("outlet", pa.string()),

@@ -2,7 +2,8 @@
 
 Beam's own file sinks are not used: DaskRunner cannot run them, and their
 shard names depend on the runner. Instead each table's rows are spread over
-``ceil(rows / ROWS_PER_PART)`` parts by a hash of the row's sort key (`part_of`), each
+``ceil(articles / table.per_part)`` parts (`part_count`; `articles` is the
+row count of the articles table) by a hash of the row's sort key (`part_of`), each
 part is sorted and written through Beam's FileSystems (so gs://, s3:// and
 hdfs:// outputs work) as ``part-00000-of-00002.parquet`` into a staging
 folder (the co-mention tables come already split into parts, see
@@ -26,7 +27,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.schemas import TABLES, none_first
 
-ROWS_PER_PART = 100_000
 RUN_FILE = "run.json"
 
 
@@ -105,6 +105,12 @@ def tuple_columns(table, rows):
     return {name: [r[i] for r in rows] for i, name in enumerate(names)}
 
 
+def part_count(n, per_part):
+    """How many parts a table of a run with `n` articles (for `errors`: `n`
+    error rows) is written as: one per `per_part` (`Table.per_part`)."""
+    return max(1, math.ceil(n / per_part))
+
+
 def part_of(values, total):
     """The part (0 .. total-1) of a row whose sort-key values are `values`:
     a stable hash of their text, the same on every runner and worker."""
@@ -120,26 +126,32 @@ def column_rows(columns):
 
 
 class WriteTable(beam.PTransform):
-    """Rows of one table -> sorted Parquet parts in the staging folder."""
+    """Rows of one table -> sorted Parquet parts in the staging folder.
+
+    `basis` is a one-element PCollection, the count that sets the number of
+    parts (`part_count`). It is the articles table's row count for every
+    table but `errors`: known once the NLP stage is done, so the part of each
+    row is assigned inside the stage that makes the row (a table's own row
+    count would first need all its rows stored, then read again)."""
 
     def __init__(self, table, staging):
         super().__init__()
         self._table = table
         self._staging = staging
 
-    def expand(self, rows):
+    def expand(self, pcolls):
+        rows, basis = pcolls
         table = self._table
         names = table.schema.names  # pyarrow builds this list anew on each access
         at = [names.index(c) for c in table.sort_by]
 
-        def assign(row, n_rows):
-            total = max(1, math.ceil(n_rows / ROWS_PER_PART))
+        def assign(row, n):
+            total = part_count(n, table.per_part)
             values = row_tuple(names, row)
             return (part_of([values[i] for i in at], total), total), values
 
-        n_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
         return (rows
-                | "AssignPart" >> beam.Map(assign, n_rows=beam.pvalue.AsSingleton(n_rows))
+                | "AssignPart" >> beam.Map(assign, n=beam.pvalue.AsSingleton(basis))
                 | "GroupPart" >> beam.GroupByKey()
                 | "WritePart" >> beam.ParDo(WritePartFn(table, self._staging)))
 
@@ -325,11 +337,14 @@ class WriteTables(beam.PTransform):
 
     def expand(self, pcolls):
         tables, counts, stats = pcolls
+        n_articles = tables["articles"] | "CountArticles" >> beam.combiners.Count.Globally()
+        n_errors = tables["errors"] | "CountErrors" >> beam.combiners.Count.Globally()
         reports = [
             rows | f"Write{name.capitalize()}" >> beam.ParDo(
                 WritePartFn(TABLES[name], self._staging))
             if name in self._partitioned else
-            rows | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
+            (rows, n_errors if name == "errors" else n_articles)
+            | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
             for name, rows in sorted(tables.items())]
         reports.append(counts | "CountReport" >> beam.MapTuple(
             lambda f, n: {"kind": "counts", "source_file": f, "units": n}))
