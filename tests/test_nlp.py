@@ -32,7 +32,7 @@ def test_memory_zone_past_the_cap_gives_the_same_analysis_and_frees_new_words():
     assert kept[0]["sents"] == [0, TEXTS[0].index("The Kremlin")]
 
 
-def test_a_group_larger_than_batch_size_is_one_call_with_the_same_result():
+def test_batch_size_does_not_change_the_entities():
     whole, _ = _run(max_lexemes=10**9, batch_size=64)
     split, _ = _run(max_lexemes=10**9, batch_size=1)
     assert len(whole) == len(TEXTS)

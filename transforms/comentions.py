@@ -56,13 +56,12 @@ from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
 from transforms.schemas import none_first
-from transforms.sinks import part_of, stat
+from transforms.sinks import part_count, part_of, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
 DEFAULT_MIN_PAIR_ARTICLES = 2
 DEFAULT_MAX_ACTORS = 100
-ARTICLES_PER_PART = 1_000
 CAPPED = "comention_articles_capped"
 
 COMENTIONS = "comentions"
@@ -136,9 +135,9 @@ def scores(n_ab, n_a, n_b, n):
 
 def pair_parts(n_articles):
     """How many parts each co-mention table is split into: one per
-    `ARTICLES_PER_PART` analysed articles (news averages 50-60 distinct
-    pairs an article, so a part holds up to about 60,000 rows)."""
-    return max(1, math.ceil(n_articles / ARTICLES_PER_PART))
+    `COMENTIONS.per_part` (1,000) analysed articles (news averages 50-60
+    distinct pairs an article, so a part holds up to about 60,000 rows)."""
+    return part_count(n_articles, COMENTIONS_TABLE.per_part)
 
 
 class PairsFn(beam.DoFn):

@@ -30,10 +30,10 @@ NER_INPUTS = ("tok2vec", "transformer", "ner")
 MIN_BATCHES = 8
 # A worker keeps the words it meets in its vocabulary until it holds this many
 # lexemes; past it, each batch's new words are freed with the batch (spaCy's
-# `memory_zone`). Measured on the 10,000-article benchmark corpus: tokenising
-# it adds 64k lexemes and 16 MB to a process, while a memory zone around every
+# `memory_zone`). Measured on the benchmark corpus: tokenising its first 9,216
+# articles adds 64k lexemes and 16 MB to a process, while a memory zone around every
 # batch from the start made every batch rebuild the lexemes and tokenizer
-# cache entries of its common words: 15-25% more NER CPU per article in two
+# cache entries of its common words: 9-28% more NER CPU per article in two
 # bare processes, about 5% in the job (BENCHMARKS.md, "third session").
 MAX_LEXEMES = 300_000
 

@@ -21,8 +21,8 @@ class Table:
     `errors`, its own rows) make one more Parquet part of the table, chosen
     so that a part holds up to about 100,000 rows of news (measured on the
     benchmark corpus: 14 mentions, 10 keyphrases, 3.4 quotes, 1.2 topics and,
-    at 10,000 articles, 2.9 actors an article). The co-mention tables are
-    split by their producer (`transforms.comentions.ARTICLES_PER_PART`)."""
+    at 10,000 articles, 2.9 actors an article). The co-mention tables count
+    analysed articles and are split by their producer (`comentions.pair_parts`)."""
 
     def __init__(self, name, fields, sort_by, doc, per_part=100_000):
         self.name = name
@@ -105,7 +105,8 @@ COMENTIONS = Table("comentions", [
 ], sort_by=["actor_a", "actor_b"],
    doc="One row per unordered actor pair (actor_a < actor_b) named in the same "
        "article: articles and sentences naming both, and PMI, NPMI and Dunning's "
-       "G2 (natural log) on article counts; scores null below --min-pair-articles.")
+       "G2 (natural log) on article counts; scores null below --min-pair-articles.",
+   per_part=1_000)   # of analysed articles; about 50-60 distinct pairs an article
 
 COMENTIONS_BY_PERIOD = Table("comentions_by_period", [
     ("period", pa.date32()),
@@ -115,7 +116,8 @@ COMENTIONS_BY_PERIOD = Table("comentions_by_period", [
     ("n_sentences", pa.int64()),
 ], sort_by=["period", "actor_a", "actor_b"],
    doc="Pair counts per --period (first day of the day/ISO week/month of "
-       "`published`; null for undated articles).")
+       "`published`; null for undated articles).",
+   per_part=COMENTIONS.per_part)  # a pair's rows share one part in all three
 
 COMENTIONS_BY_OUTLET = Table("comentions_by_outlet", [
     ("outlet", pa.string()),
@@ -123,7 +125,8 @@ COMENTIONS_BY_OUTLET = Table("comentions_by_outlet", [
     ("actor_b", pa.string()),
     ("n_articles", pa.int64()),
 ], sort_by=["outlet", "actor_a", "actor_b"],
-   doc="Pair article counts per outlet.")
+   doc="Pair article counts per outlet.",
+   per_part=COMENTIONS.per_part)
 
 TOPICS = Table("topics", [
     ("article_id", pa.string()),
