@@ -92,21 +92,40 @@ def _versions():
             **{name: version(name) for name in ("spacy", "pyarrow", "pandas")}}
 
 
-def limit_malloc_arenas(arenas=2):
-    """Cap glibc's malloc arenas in this process and the local runner's
-    worker processes (they inherit the environment). glibc otherwise gives
-    each gRPC thread an arena of its own, and their fragments stay mapped:
-    measured on 4,000 articles, peak memory of all processes 2,014 MB without
-    the cap and 1,773 MB with it (the runner 649 -> 489 MB), same speed.
-    Does nothing where glibc is absent or the user has set the variable."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
+# glibc malloc settings for the local runner's processes: (environment
+# variable, mallopt parameter, value). Each is left alone where the user has
+# set it. Why, measured on this project's benchmark corpus (BENCHMARKS.md,
+# "fourth session"):
+# - arenas: glibc otherwise gives each gRPC thread an arena of its own, and
+#   their fragments stay mapped. On 4,000 articles, peak memory of all
+#   processes was 2,014 MB without the cap and 1,773 MB with it.
+# - mmap and trim thresholds: the NER runs in a Beam worker thread, so its
+#   arrays come from a thread arena, whose heap glibc shrinks (madvise) as soon
+#   as its free top passes the trim threshold, and the next batch faults the
+#   same pages in again. On 2,000 articles the job took 675k-1,124k page faults
+#   and 7.9-10.8 s of system CPU with glibc's defaults, 569k and 5.5 s with
+#   these two (bare spaCy in the main thread: 227k and 3.1 s).
+MALLOC_SETTINGS = (("MALLOC_ARENA_MAX", -8, 2),
+                   ("MALLOC_MMAP_THRESHOLD_", -3, 32 << 20),
+                   ("MALLOC_TRIM_THRESHOLD_", -1, 64 << 20))
+
+
+def tune_malloc(settings=MALLOC_SETTINGS):
+    """Apply `MALLOC_SETTINGS` to this process (mallopt) and to the local
+    runner's worker processes (they inherit the environment, which glibc
+    reads at start). Where glibc is absent, the variables are set and
+    nothing reads them."""
     try:
         import ctypes
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+        libc = ctypes.CDLL("libc.so.6")
     except (OSError, AttributeError):
-        pass
+        libc = None
+    for name, param, value in settings:
+        if name in os.environ:
+            continue
+        os.environ[name] = str(value)
+        if libc is not None:
+            libc.mallopt(param, value)
 
 
 def make_options(argv):
@@ -156,7 +175,7 @@ def run(argv=None):
         patch_dask_runner()
     if options.view_as(StandardOptions).runner is None:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-        limit_malloc_arenas()
+        tune_malloc()
         runner = FnApiRunner()
     started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:

@@ -169,3 +169,16 @@ def test_quotes_parser_option_runs_the_parse_fallback(tmp_path):
     q = quotes[True].iloc[0]
     assert (q.speaker_id, q.cue) == ("PERSON:justin_trudeau", "states")
     assert q.quote.endswith("the pipeline deal will survive the court challenge")
+
+
+def test_malloc_settings_reach_the_environment_but_not_over_the_users(monkeypatch):
+    # the local runner's workers inherit these from the environment
+    from pipelines.corpus_stats import MALLOC_SETTINGS, tune_malloc
+    for name, _, _ in MALLOC_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")  # the user's own
+    tune_malloc()
+    import os
+    assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(32 << 20)
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "1048576"
