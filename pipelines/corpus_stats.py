@@ -117,15 +117,15 @@ def tune_malloc(settings=MALLOC_SETTINGS):
     nothing reads them."""
     try:
         import ctypes
-        libc = ctypes.CDLL("libc.so.6")
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
-        libc = None
+        mallopt = None
     for name, param, value in settings:
         if name in os.environ:
             continue
         os.environ[name] = str(value)
-        if libc is not None:
-            libc.mallopt(param, value)
+        if mallopt is not None:
+            mallopt(param, value)
 
 
 def make_options(argv):

@@ -16,20 +16,22 @@ def none_first(value):
 
 
 class Table:
-    """A table's name, pyarrow schema, the columns its rows sort by, and
-    `per_part`: how many articles of the run (rows of `articles`; for
-    `errors`, its own rows) make one more Parquet part of the table, chosen
-    so that a part holds up to about 100,000 rows of news (measured on the
-    benchmark corpus: 14 mentions, 10 keyphrases, 3.4 quotes, 1.2 topics and,
-    at 10,000 articles, 2.9 actors an article). The co-mention tables count
-    analysed articles and are split by their producer (`comentions.pair_parts`)."""
+    """A table's name, pyarrow schema, the columns its rows sort by, and its
+    part size: each `per_part` rows of the table named `part_basis` (the
+    `articles` table, or for `errors` its own rows) make one more Parquet part
+    of it, chosen so that a part holds up to about 100,000 rows of news
+    (measured on the benchmark corpus: 14 mentions, 10 keyphrases, 3.4 quotes,
+    1.2 topics and, at 10,000 articles, 2.9 actors an article). The co-mention
+    tables count analysed articles and are split by their producer
+    (`comentions.pair_parts`)."""
 
-    def __init__(self, name, fields, sort_by, doc, per_part=100_000):
+    def __init__(self, name, fields, sort_by, doc, per_part=100_000, part_basis="articles"):
         self.name = name
         self.schema = pa.schema(fields)
         self.sort_by = tuple(sort_by)
         self.doc = doc
         self.per_part = per_part
+        self.part_basis = part_basis
 
     def sort_key(self, row):
         return tuple(none_first(row[c]) for c in self.sort_by)
@@ -88,7 +90,8 @@ ERRORS = Table("errors", [
     ("message", pa.string()),
     ("excerpt", pa.string()),
 ], sort_by=["source_file", "record", "stage"],
-   doc="Every input record that could not become an article, and why.")
+   doc="Every input record that could not become an article, and why.",
+   part_basis="errors")
 
 COMENTIONS = Table("comentions", [
     ("actor_a", pa.string()),

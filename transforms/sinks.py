@@ -2,9 +2,9 @@
 
 Beam's own file sinks are not used: DaskRunner cannot run them, and their
 shard names depend on the runner. Instead each table's rows are spread over
-``ceil(articles / table.per_part)`` parts (`part_count`; `articles` is the
-row count of the articles table) by a hash of the row's sort key (`part_of`), each
-part is sorted and written through Beam's FileSystems (so gs://, s3:// and
+``ceil(n / table.per_part)`` parts (`part_count`; `n` is the row count of
+the table's `part_basis`, the articles table for all but `errors`) by a hash
+of the row's sort key (`part_of`), each part is sorted and written through Beam's FileSystems (so gs://, s3:// and
 hdfs:// outputs work) as ``part-00000-of-00002.parquet`` into a staging
 folder (the co-mention tables come already split into parts, see
 `WriteTables`), and one final step, the pipeline's only leaf, writes ``run.json``
@@ -128,9 +128,9 @@ def column_rows(columns):
 class WriteTable(beam.PTransform):
     """Rows of one table -> sorted Parquet parts in the staging folder.
 
-    `basis` is a one-element PCollection, the count that sets the number of
-    parts (`part_count`). It is the articles table's row count for every
-    table but `errors`: known once the NLP stage is done, so the part of each
+    `basis` is a one-element PCollection, the row count of the table's
+    `part_basis`, which sets the number of parts (`part_count`). For every
+    table but `errors` that is the articles table: known once the NLP stage is done, so the part of each
     row is assigned inside the stage that makes the row (a table's own row
     count would first need all its rows stored, then read again)."""
 
@@ -337,13 +337,14 @@ class WriteTables(beam.PTransform):
 
     def expand(self, pcolls):
         tables, counts, stats = pcolls
-        n_articles = tables["articles"] | "CountArticles" >> beam.combiners.Count.Globally()
-        n_errors = tables["errors"] | "CountErrors" >> beam.combiners.Count.Globally()
+        bases = {TABLES[name].part_basis for name in tables if name not in self._partitioned}
+        n_rows = {basis: tables[basis] | f"Count{basis.capitalize()}" >> beam.combiners.Count.Globally()
+                  for basis in sorted(bases)}
         reports = [
             rows | f"Write{name.capitalize()}" >> beam.ParDo(
                 WritePartFn(TABLES[name], self._staging))
             if name in self._partitioned else
-            (rows, n_errors if name == "errors" else n_articles)
+            (rows, n_rows[TABLES[name].part_basis])
             | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
             for name, rows in sorted(tables.items())]
         reports.append(counts | "CountReport" >> beam.MapTuple(
