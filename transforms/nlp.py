@@ -4,9 +4,11 @@ The model loads once per worker (`DoFn.setup`), articles go through
 `nlp.pipe` in batches, and only the components entities
 need run: the NER and any embedding layer it listens to, plus a rule-based
 sentencizer for sentence indices. The tagger, lemmatizer and parser are
-switched off, and so is the shared `tok2vec` of the en_core_web_* CNN models:
-their NER embeds the text with a tok2vec of its own, and only the tagger and
-parser listen to the shared one.
+switched off, and so is a shared `tok2vec` that the NER does not listen to: in
+en_core_web_sm (checked in its config.cfg) the NER embeds the text with a
+tok2vec of its own, and only the tagger and parser listen to the shared one.
+Which components the NER listens to is read from the loaded model, so a model
+whose NER does listen keeps its tok2vec (or transformer).
 
 Each article leaves with more keys: ``ents``, a list of ``(start, end,
 label)`` character spans into ``text``; ``sents``, the start offsets of its
