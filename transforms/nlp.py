@@ -8,7 +8,11 @@ switched off, and so is a shared `tok2vec` that the NER does not listen to: in
 en_core_web_sm (checked in its config.cfg) the NER embeds the text with a
 tok2vec of its own, and only the tagger and parser listen to the shared one.
 Which components the NER listens to is read from the loaded model, so a model
-whose NER does listen keeps its tok2vec (or transformer).
+whose NER does listen keeps its tok2vec (a spacy-transformers `transformer`
+has the same `listening_components`; no transformer model is tested here).
+With only the NER and the sentencizer, the default model takes about half the
+CPU of its full pipeline (measured on 500 benchmark texts: 11.2-12.2 s against
+21.3-25.8 s).
 
 Each article leaves with more keys: ``ents``, a list of ``(start, end,
 label)`` character spans into ``text``; ``sents``, the start offsets of its
