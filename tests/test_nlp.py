@@ -1,6 +1,9 @@
 """The spaCy step on its own: the components it runs, and that neither
 the vocabulary cap nor the batching changes entities or sentences."""
-from transforms.nlp import DEFAULT_MODEL, EntitiesFn, ner_inputs
+import random
+import zlib
+
+from transforms.nlp import DEFAULT_MODEL, BatchKeyFn, EntitiesFn, batch_count, ner_inputs
 
 TEXTS = [
     "Mr. Putin met Xi Jinping in Beijing on Tuesday. The Kremlin said talks went well.",
@@ -69,3 +72,41 @@ def test_a_tok2vec_the_ner_listens_to_stays_on():
                                        "width": 96, "upstream": "*"}}})
     blank._link_components()  # what spacy.load does for a packaged model
     assert ner_inputs(blank) == ["tok2vec", "ner"]
+
+
+def test_an_articles_entities_do_not_depend_on_its_batch():
+    # BatchKeyFn's batches depend on the order a worker sees articles in
+    together, _ = _run(max_lexemes=10**9, batch_size=3)
+    fn = EntitiesFn(DEFAULT_MODEL, 1_000_000, 1)
+    fn.setup()
+    alone = [out for a in _articles() for out in fn.process([a])]
+    assert [(a["ents"], a["sents"]) for a in alone] == [(a["ents"], a["sents"]) for a in together]
+
+
+def test_batch_count_is_a_multiple_of_eight_from_eight_batches_on():
+    assert [batch_count(n, 64) for n in (1, 10, 63, 64, 100, 4_000, 10_000)] == \
+        [1, 1, 7, 8, 8, 64, 160]
+
+
+def test_batch_keys_spread_text_evenly():
+    rng = random.Random(7)
+    articles = [{"article_id": f"doc-{i}", "text": "x" * int(rng.lognormvariate(6.5, 1.0))}
+                for i in range(4_000)]
+    n = batch_count(len(articles), 64)
+
+    def spread(keys):
+        load = [0] * n
+        for key, a in keys:
+            load[key] += len(a["text"])
+        return max(load) / min(load)
+
+    fn = BatchKeyFn(64, 1_000_000)
+    fn.setup()
+    two_choices = [kv for a in articles for kv in fn.process(a, len(articles))]
+    one_hash = [(zlib.crc32(a["article_id"].encode()) % n, a) for a in articles]
+    assert sorted(a["article_id"] for _, a in two_choices) == sorted(a["article_id"] for a in articles)
+    assert spread(two_choices) < 1.35 < 1.6 < spread(one_hash)
+    # a fresh instance (one article per bundle, as on some runners) keys by the first hash
+    fresh = BatchKeyFn(64, 1_000_000)
+    fresh.setup()
+    assert next(fresh.process(articles[0], len(articles)))[0] == one_hash[0][0]
