@@ -2,8 +2,10 @@
 the hash that spreads rows over parts."""
 from datetime import date
 
+import pyarrow as pa
+
 from transforms.schemas import COMENTIONS_BY_PERIOD, MENTIONS, TABLES
-from transforms.sinks import part_of, row_tuple, tuple_columns
+from transforms.sinks import arrow_table, part_of, row_tuple, tuple_columns
 
 
 def test_tuple_columns_sorts_by_the_sort_columns():
@@ -53,3 +55,12 @@ def test_part_count_follows_the_articles_of_the_run():
     assert part_count(mentions + 1, mentions) == 2
     assert part_count(10_000, TABLES["articles"].per_part) == 1
     assert part_count(250_000, TABLES["keyphrases"].per_part) == 25
+
+
+def test_arrow_table_stores_iso_date_strings_as_dates():
+    schema = pa.schema([("period", pa.date32()), ("n", pa.int64())])
+    table = arrow_table({"period": [None, "2023-10-16"], "n": [1, 2]}, schema)
+    assert table.schema == schema
+    assert table.column("period").to_pylist() == [None, date(2023, 10, 16)]
+    same = arrow_table({"period": [None, date(2023, 10, 16)], "n": [1, 2]}, schema)
+    assert same.equals(table)

@@ -223,11 +223,12 @@ def _grouped_columns(table, groups, column, with_sentences):
 
 
 def period_columns(by_period):
-    """`PartCounts.by_period` -> `comentions_by_period` columns."""
-    as_date = {p: p and date.fromisoformat(p) for p in by_period}
-    columns = _grouped_columns(BY_PERIOD_TABLE, by_period, "period", with_sentences=True)
-    columns["period"] = [as_date[p] for p in columns["period"]]
-    return columns
+    """`PartCounts.by_period` -> `comentions_by_period` columns. Periods
+    stay ISO date strings, as in the keys; the writer stores them as dates
+    (`sinks.arrow_table`). Date objects would cost Beam a pickle call each:
+    its coder has no case for them, and it encodes whole parts, some 60,000
+    rows, to estimate their size."""
+    return _grouped_columns(BY_PERIOD_TABLE, by_period, "period", with_sentences=True)
 
 
 def outlet_columns(by_outlet):

@@ -67,7 +67,7 @@ class WritePartFn(beam.DoFn):
         path = join(self._staging, self._table.name, part_name(index, total))
         if not isinstance(rows, dict):  # row tuples (see row_tuple): sort, transpose
             rows = tuple_columns(self._table, rows)
-        arrow = pa.Table.from_pydict(rows, schema=self._table.schema)
+        arrow = arrow_table(rows, self._table.schema)
         with FileSystems.create(path) as fh:
             pq.write_table(arrow, fh, compression="zstd")
         n_rows = arrow.num_rows
@@ -77,6 +77,20 @@ class WritePartFn(beam.DoFn):
 
     def finish_bundle(self):
         release_memory()  # emits nothing
+
+
+def arrow_table(columns, schema):
+    """Columns ``{column: [values]}`` -> a pyarrow Table of `schema`. A
+    date32 column may hold ISO date strings ("2023-10-16"; see
+    `comentions.period_columns`)."""
+    arrays = []
+    for field in schema:
+        values = columns[field.name]
+        if pa.types.is_date32(field.type) and any(isinstance(v, str) for v in values):
+            arrays.append(pa.array(values, pa.string()).cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def row_tuple(names, row):
