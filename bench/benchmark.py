@@ -453,19 +453,37 @@ def stage_times_main(folder, out):
     """The pipeline with default options, in this process, with the local
     runner's stages timed: each stage (a fused chain of transforms) is
     executed by `FnApiRunner._execute_bundle`, which this wraps to record its
-    wall seconds and the memory of the runner and of its workers after it."""
+    wall seconds, the CPU seconds the runner and each SDK worker spent in it
+    (an idle worker shows as a gap between the two), and the memory of the
+    runner and of its workers after it."""
     import psutil
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from pipelines.corpus_stats import run
     original = fn_runner.FnApiRunner._execute_bundle
     stages, me = [], psutil.Process()
 
+    def cpu(proc):
+        try:
+            t = proc.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+
+    def workers():
+        return {c.pid: c for c in me.children(recursive=True)  # not their /bin/sh parents
+                if c.name().startswith("python") and "sdk_worker_main" in " ".join(c.cmdline())}
+
     def timed(self, context, bundle_manager, *args, **kwargs):
-        t0 = time.perf_counter()
+        t0, runner0 = time.perf_counter(), cpu(me)
+        before = {pid: cpu(c) for pid, c in workers().items()}
         result = original(self, context, bundle_manager, *args, **kwargs)
-        workers = sum(c.memory_info().rss for c in me.children(recursive=True))
+        after = workers()
         stages.append({"s": round(time.perf_counter() - t0, 2),
-                       "runner_mb": me.memory_info().rss >> 20, "workers_mb": workers >> 20,
+                       "runner_cpu": round(cpu(me) - runner0, 2),
+                       "workers_cpu": [round(cpu(c) - before.get(pid, 0.0), 2)
+                                       for pid, c in sorted(after.items())],
+                       "runner_mb": me.memory_info().rss >> 20,
+                       "workers_mb": sum(c.memory_info().rss for c in after.values()) >> 20,
                        "stage": _stage_label(bundle_manager.stage.name)})
         return result
     fn_runner.FnApiRunner._execute_bundle = timed
@@ -812,14 +830,16 @@ def markdown(r):
                      f"(one in-process run: {d['total_s']} s, of which {d['stages_s']} s in "
                      f"{d['n_stages']} stages; stages of 1 s or more, in the order they ran):")
         lines.append("")
-        lines.append("| seconds | runner MB | workers MB | steps in the stage |")
-        lines.append("|---:|---:|---:|---|")
+        lines.append("| seconds | runner CPU s | workers' CPU s | runner MB | workers MB | "
+                     "steps in the stage |")
+        lines.append("|---:|---:|---:|---:|---:|---|")
         for row in d["stages"]:
             if row["s"] >= 1.0:
-                lines.append(f"| {row['s']} | {row['runner_mb']} | {row['workers_mb']} | "
-                             f"{row['stage']} |")
+                lines.append(f"| {row['s']} | {row.get('runner_cpu', '')} | "
+                             f"{', '.join(map(str, row.get('workers_cpu', [])))} | "
+                             f"{row['runner_mb']} | {row['workers_mb']} | {row['stage']} |")
         small = [row["s"] for row in d["stages"] if row["s"] < 1.0]
-        lines.append(f"| {sum(small):.1f} | | | the other {len(small)} stages |")
+        lines.append(f"| {sum(small):.1f} | | | | | the other {len(small)} stages |")
         lines.append("")
     lines.append("Targets: " + json.dumps(r.get("targets", {})))
     return "\n".join(lines) + "\n"
