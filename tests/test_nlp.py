@@ -106,7 +106,7 @@ def test_batch_keys_spread_text_evenly():
     one_hash = [(zlib.crc32(a["article_id"].encode()) % n, a) for a in articles]
     assert sorted(a["article_id"] for _, a in two_choices) == sorted(a["article_id"] for a in articles)
     assert spread(two_choices) < 1.35 < 1.6 < spread(one_hash)
-    # a fresh instance (one article per bundle, as on some runners) keys by the first hash
+    # an instance that has seen nothing yet keys an article by the first hash
     fresh = BatchKeyFn(64, 1_000_000)
     fresh.setup()
     assert next(fresh.process(articles[0], len(articles)))[0] == one_hash[0][0]
