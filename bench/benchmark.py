@@ -469,9 +469,21 @@ def stage_times_main(folder, out):
         except psutil.Error:
             return 0.0
 
-    def workers():
-        return {c.pid: c for c in me.children(recursive=True)  # not their /bin/sh parents
-                if c.name().startswith("python") and "sdk_worker_main" in " ".join(c.cmdline())}
+    def rss(proc):
+        try:
+            return proc.memory_info().rss
+        except psutil.Error:
+            return 0
+
+    def workers():  # the SDK worker processes, not their /bin/sh parents
+        found = {}
+        for c in me.children(recursive=True):
+            try:
+                if c.name().startswith("python") and "sdk_worker_main" in " ".join(c.cmdline()):
+                    found[c.pid] = c
+            except psutil.Error:  # a child that has just exited
+                pass
+        return found
 
     def timed(self, context, bundle_manager, *args, **kwargs):
         t0, runner0 = time.perf_counter(), cpu(me)
@@ -483,7 +495,7 @@ def stage_times_main(folder, out):
                        "workers_cpu": [round(cpu(c) - before.get(pid, 0.0), 2)
                                        for pid, c in sorted(after.items())],
                        "runner_mb": me.memory_info().rss >> 20,
-                       "workers_mb": sum(c.memory_info().rss for c in after.values()) >> 20,
+                       "workers_mb": sum(rss(c) for c in after.values()) >> 20,
                        "stage": _stage_label(bundle_manager.stage.name)})
         return result
     fn_runner.FnApiRunner._execute_bundle = timed

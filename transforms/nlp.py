@@ -20,6 +20,7 @@ sentences; ``analysed_chars``, how much of the text was analysed (at most
 --max-chars; every later statistic uses that prefix); ``truncated``.
 """
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import os
@@ -176,8 +177,9 @@ class BatchKeyFn(beam.DoFn):
     unequal text leave one worker idle at the end of the NLP stage (on the
     benchmark's 4,000 articles, one worker got 12 % more characters than the
     other with a single hash per article). Here each article has two
-    candidate batches (two digits, base n, of a hash of its id) and goes to
-    the one that has received fewer characters so far in this DoFn instance
+    candidate batches (from the two halves of a 64-bit hash of its id) and
+    goes to the one that has received fewer characters so far in this DoFn
+    instance
     (the "power of two choices"): each instance spreads its own articles
     evenly, so their sums are even too. Characters stand for the cost: on
     1,500 benchmark texts in batches of 16, the NER's CPU time was
@@ -189,15 +191,14 @@ class BatchKeyFn(beam.DoFn):
     def __init__(self, batch_size, max_chars):
         self._batch_size = batch_size
         self._max_chars = max_chars
-        self._load = {}
 
     def setup(self):
-        self._load = {}
+        self._load = {}  # batch -> characters given to it by this instance
 
     def process(self, article, n_articles):
         n = batch_count(n_articles, self._batch_size)
-        h = zlib.crc32(article["article_id"].encode("utf-8"))
-        first, second = h % n, h // n % n
+        h = hashlib.blake2b(article["article_id"].encode("utf-8"), digest_size=8).digest()
+        first, second = int.from_bytes(h[:4], "big") % n, int.from_bytes(h[4:], "big") % n
         load = self._load
         batch = second if load.get(second, 0) < load.get(first, 0) else first
         load[batch] = load.get(batch, 0) + min(len(article["text"]), self._max_chars)
@@ -215,13 +216,13 @@ class FindEntities(beam.PTransform):
     def __init__(self, model=DEFAULT_MODEL, max_chars=1_000_000, batch_size=64, parser=False):
         super().__init__()
         self._fn = EntitiesFn(model, max_chars, batch_size, parser)
-        self._keys = BatchKeyFn(batch_size, max_chars)
+        self._batch_keys = BatchKeyFn(batch_size, max_chars)
 
     def expand(self, articles):
         n_articles = articles | "CountArticles" >> beam.combiners.Count.Globally()
         return (articles
                 | "KeyByBatch" >> beam.ParDo(
-                    self._keys, n_articles=beam.pvalue.AsSingleton(n_articles))
+                    self._batch_keys, n_articles=beam.pvalue.AsSingleton(n_articles))
                 | "GroupBatches" >> beam.GroupByKey()
                 | "Batch" >> beam.MapTuple(
                     lambda _, batch: sorted(batch, key=lambda a: a["article_id"]))
