@@ -523,7 +523,6 @@ def keyphrase_stopwords():
 
 
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘«»|/\\—–…•·]+|\s[-']\s|\s'|'\s")
-_TOKEN = re.compile(r"\S+")
 _WORD = re.compile(r"^[^\W\d_]+(?:[-'][^\W\d_]+)*$")
 _JOINERS = {"of", "&"}
 
@@ -539,30 +538,52 @@ def _clean(token):
 
 def candidate_phrases(text):
     """Candidate keyphrases of an article, one entry per occurrence, and the
-    number of candidate words (the tf denominator)."""
+    number of candidate words (the tf denominator).
+
+    A candidate word is a token of letters (inner hyphens and apostrophes
+    allowed) of two or more characters, not a stop word, and not a lowercase
+    word ending in "-ed" (mostly past participles); a run of them within one
+    clause, with "of"/"&" allowed between capitalised words, gives every
+    n-gram of up to MAX_PHRASE_WORDS candidate words (`_ngrams`)."""
     stop = keyphrase_stopwords()
+    is_word = _WORD.match
     phrases, n_words = [], 0
     for line in (text or "").splitlines():
         line = line.strip()
         if not line or any(p.search(line) for p in FURNITURE):
             continue
         for clause in _CLAUSE.split(line):
-            run = []   # [(lower, is_capitalised)] content words and joiners
-            for tok in _TOKEN.findall(clause) + [None]:
-                word = _clean(tok) if tok else ""
+            run, joined = [], False  # [(lower, is_capitalised)]; a joiner in it
+            for tok in clause.split():  # str.split() and \S+ agree on whitespace
+                word = _clean(tok) if ("'" in tok or "’" in tok) else tok.strip("'-")
                 low = word.lower()
-                if (tok and _WORD.match(word) and len(word) > 1 and low not in stop
+                if (len(word) > 1 and low not in stop and is_word(word)
                         and not (low.endswith("ed") and not word[0].isupper())):
                     run.append((low, word[0].isupper()))
                     n_words += 1
                     continue
-                if (tok and low in _JOINERS and run and run[-1][0] not in _JOINERS
-                        and run[-1][1]):
+                if low in _JOINERS and run and run[-1][0] not in _JOINERS and run[-1][1]:
                     run.append((low, False))
+                    joined = True
                     continue
-                phrases.extend(_ngrams(run))
-                run = []
+                if run:
+                    phrases.extend(_ngrams(run) if joined else _plain_ngrams(run))
+                    run, joined = [], False
+            if run:
+                phrases.extend(_ngrams(run) if joined else _plain_ngrams(run))
     return phrases, n_words
+
+
+def _plain_ngrams(run):
+    """`_ngrams` of a run without joiners, in the same order, with fewer steps."""
+    words = [w for w, _ in run]
+    n = len(words)
+    out = []
+    for i in range(n):
+        out.append(words[i])
+        for j in range(i + 2, min(n, i + MAX_PHRASE_WORDS) + 1):
+            out.append(" ".join(words[i:j]))
+    return out
 
 
 def _ngrams(run):
