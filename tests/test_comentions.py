@@ -21,7 +21,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import ROOT, SHARED
 from transforms.sinks import column_rows
 from transforms.comentions import (BY_OUTLET, BY_PERIOD, CAPPED, COMENTIONS,
-                                   CoMentions, article_pairs, period_start, scores)
+                                   CoMentions, article_pairs, pair_part_indexes,
+                                   period_start, scores)
+from transforms.sinks import part_of
 
 UTC = timezone.utc
 
@@ -45,10 +47,10 @@ ARTICLES = [
     record("a4", "Daily A", None, [(X, 0), (B, 2)]),
     record("a5", "Daily B", None, []),
 ]
-ACTORS = [{"actor_id": P, "name": "Vladimir Putin", "type": "PERSON"},
-          {"actor_id": X, "name": "Xi Jinping", "type": "PERSON"},
-          {"actor_id": B, "name": "Beijing", "type": "GPE"},
-          {"actor_id": R, "name": "Russia", "type": "GPE"}]
+ACTORS = [{"actor_id": P, "name": "Vladimir Putin", "type": "PERSON", "n_articles": 3},
+          {"actor_id": X, "name": "Xi Jinping", "type": "PERSON", "n_articles": 3},
+          {"actor_id": B, "name": "Beijing", "type": "GPE", "n_articles": 3},
+          {"actor_id": R, "name": "Russia", "type": "GPE", "n_articles": 2}]
 
 
 # ---- pure functions -------------------------------------------------------
@@ -72,6 +74,14 @@ def test_article_pairs_cap_keeps_most_mentioned():
     assert pairs == [(R, P, 2), (R, X, 0), (P, X, 1)]
     assert article_pairs(rec, max_actors=4) == (
         [(B, R, 1), (B, P, 1), (B, X, 0), (R, P, 2), (R, X, 0), (P, X, 1)], False)
+
+
+def test_pair_part_indexes_equal_part_of():
+    ids = ["PERSON:vladimir putin", "GPE:russia", "ORG:nato", "GPE:são paulo", "PERSON:xi"]
+    pairs = [(a, b, 0) for a in ids for b in ids if a < b]
+    for total in (1, 2, 7, 64):
+        assert pair_part_indexes(pairs, total) == [part_of((a, b), total) for a, b, _ in pairs]
+    assert pair_part_indexes([], 5) == []
 
 
 def test_period_start():
@@ -174,7 +184,8 @@ def test_cap_limits_pairs_and_is_counted():
     big = record("big", "Daily A", None, [(a, 0) for a in many])
     small = record("small", "Daily A", None, [(many[0], 0), (many[1], 0)])
     p = TestPipeline(runner=FnApiRunner())
-    actors = [{"actor_id": a, "name": a, "type": "ORG"} for a in many]
+    actors = [{"actor_id": a, "name": a, "type": "ORG", "n_articles": 2 if a in many[:2] else 1}
+              for a in many]
     out = _rows((p | "Articles" >> beam.Create([big, small]),
                  p | "Actors" >> beam.Create(actors)) | CoMentions(max_actors=5))
     # one mention each: the 5 earliest (o00..o04) are kept -> 10 pairs

@@ -47,6 +47,7 @@ marginals) always use all of an article's actors.
 """
 import logging
 import math
+import zlib
 from collections import Counter
 from datetime import date, timedelta
 
@@ -56,7 +57,7 @@ from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
 from transforms.schemas import none_first
-from transforms.sinks import part_count, part_of, stat
+from transforms.sinks import part_count, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
@@ -140,6 +141,24 @@ def pair_parts(n_articles):
     return part_count(n_articles, COMENTIONS_TABLE.per_part)
 
 
+def pair_part_indexes(pairs, total):
+    """``sinks.part_of((a, b), total)`` for each ``(a, b, ...)`` of `pairs`:
+    the CRC-32 of "a\\x1fb", continued from the CRC of "a\\x1f", which is
+    computed once per actor a (an article's pairs repeat each actor)."""
+    if total == 1:
+        return [0] * len(pairs)
+    heads, tails, out = {}, {}, []
+    for a, b, *_ in pairs:
+        head = heads.get(a)
+        if head is None:
+            head = heads[a] = zlib.crc32(a.encode("utf-8") + b"\x1f")
+        tail = tails.get(b)
+        if tail is None:
+            tail = tails[b] = b.encode("utf-8")
+        out.append(zlib.crc32(tail, head) % total)
+    return out
+
+
 class PairsFn(beam.DoFn):
     """Article -> its pairs, grouped by the part of the tables they belong
     to: ``((index, total), (period, outlet, [(actor_a, actor_b)],
@@ -164,8 +183,8 @@ class PairsFn(beam.DoFn):
         period = period_start(record["published"], self._period)
         period = period and period.isoformat()  # keys must encode deterministically
         parts = {}  # a pair's rows go to the same part of each table
-        for a, b, n_sent in pairs:
-            ab, ns = parts.setdefault(part_of((a, b), total), ([], []))
+        for (a, b, n_sent), index in zip(pairs, pair_part_indexes(pairs, total)):
+            ab, ns = parts.setdefault(index, ([], []))
             ab.append((a, b))
             ns.append(n_sent)
         for index, (ab, ns) in sorted(parts.items()):
@@ -252,26 +271,26 @@ class SumPartFn(beam.DoFn):
         yield index_total, (counts.articles, counts.sentences)
 
 
-def comention_part(part, n_total, actor_articles, names, min_pair_articles):
+def comention_part(part, n_total, actors, min_pair_articles):
     """A summed part ``((index, total), (articles, sentences))`` -> ``(part,
     comentions columns)``, sorted by (actor_a, actor_b); scores null below
-    `min_pair_articles` articles."""
+    `min_pair_articles` articles. `actors` maps each actor id to its
+    ``(name, type, n_articles)``."""
     index_total, (articles, sentences) = part
     keys = sorted(articles)
     a_col, b_col = [k[0] for k in keys], [k[1] for k in keys]
     n_col = [articles[k] for k in keys]
     columns = {"actor_a": a_col, "actor_b": b_col}
     for side, ids in (("a", a_col), ("b", b_col)):
-        named = [names.get(i) for i in ids]
-        columns["name_" + side] = [n and n[0] for n in named]
-        columns["type_" + side] = [n[1] if n else i.split(":", 1)[0]
-                                   for n, i in zip(named, ids)]
+        info = list(map(actors.__getitem__, ids))
+        columns["name_" + side] = [i[0] for i in info]
+        columns["type_" + side] = [i[1] for i in info]
     columns["n_articles"] = n_col
     columns["n_sentences"] = [sentences.get(k, 0) for k in keys]
     pmi, npmi, llr = [], [], []
     for a, b, n_ab in zip(a_col, b_col, n_col):
         if n_ab >= min_pair_articles:
-            p, q, g = scores(n_ab, actor_articles[a], actor_articles[b], n_total)
+            p, q, g = scores(n_ab, actors[a][2], actors[b][2], n_total)
         else:
             p = q = g = None
         pmi.append(p)
@@ -289,9 +308,10 @@ class CoMentions(beam.PTransform):
 
     `article_actors` is ResolveActors' per-article record (``article_id,
     outlet, published, mentions, actors``); `actors` its `actors` table rows,
-    used for name_a/name_b and type_a/type_b; `n_articles`, optional, a
-    one-element count of the articles made before them, which sets the
-    number of parts (`pair_parts`)."""
+    one for every actor of the records, whose name, type and n_articles (the
+    records that name it: the marginals of the scores) the pair rows use;
+    `n_articles`, optional, a one-element count of the articles made before
+    them, which sets the number of parts (`pair_parts`)."""
 
     def __init__(self, period=DEFAULT_PERIOD, min_pair_articles=DEFAULT_MIN_PAIR_ARTICLES,
                  max_actors=DEFAULT_MAX_ACTORS):
@@ -310,12 +330,8 @@ class CoMentions(beam.PTransform):
         # makes the articles (a count of article_actors itself would hold
         # them, text and all, until it is done).
         n_parts_basis = counted_before[0] if counted_before else n_total
-        actor_articles = (article_actors
-                          | "ActorsPerArticle" >> beam.FlatMap(
-                              lambda r: sorted({a for a, _ in r["actors"]}))
-                          | "CountActorArticles" >> beam.combiners.Count.PerElement())
-        names = actors | "ActorNames" >> beam.Map(
-            lambda r: (r["actor_id"], (r["name"], r["type"])))
+        actor_info = actors | "ActorInfo" >> beam.Map(
+            lambda r: (r["actor_id"], (r["name"], r["type"], r["n_articles"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
             PairsFn(self._period, self._max_actors), main="pairs", tags=[CAPPED],
             n_articles=beam.pvalue.AsSingleton(n_parts_basis))
@@ -326,8 +342,7 @@ class CoMentions(beam.PTransform):
         comentions = parts[COMENTIONS] | "ScorePairs" >> beam.Map(
             comention_part, min_pair_articles=self._min_pair_articles,
             n_total=beam.pvalue.AsSingleton(n_total),
-            actor_articles=beam.pvalue.AsDict(actor_articles),
-            names=beam.pvalue.AsDict(names))
+            actors=beam.pvalue.AsDict(actor_info))
         by_period, by_outlet = parts[BY_PERIOD], parts[BY_OUTLET]
         capped = (pairs[CAPPED]
                   | "CountCapped" >> beam.combiners.Count.Globally()
