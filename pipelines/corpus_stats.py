@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import (
     DirectOptions, PipelineOptions, SetupOptions, StandardOptions)
 
 from pipelines.options import CorpusStatsOptions
-from transforms.actors import ARTICLE_ACTORS, ResolveActors
+from transforms.actors import ARTICLE_ACTORS, MENTIONS, ResolveActors
 from transforms.articles import NormalizeArticles
 from transforms.comentions import PARTITIONED, CoMentions
 from transforms.errors import ERRORS
@@ -26,7 +26,7 @@ from transforms.nlp import FindEntities, check_model
 from transforms.progress import CountProgress
 from transforms.read import ReadRecords, expand_inputs
 from transforms.sinks import RUN_FILE, WriteTables, join, prepare_output
-from transforms.topics import Keyphrases, Topics
+from transforms.topics import KEYPHRASES, Keyphrases, Topics
 from transforms.outlets import OutletStats
 from transforms.quotes import FindQuotes, Sources
 
@@ -59,7 +59,7 @@ def build(p, opts, files, run_info):
         lambda a: {k: v for k, v in a.items() if k != "text_hash"})
     tables = {
         "articles": (actors["articles"], duplicate_rows) | "AllArticles" >> beam.Flatten(),
-        "mentions": actors["mentions"],
+        "mentions": actors[MENTIONS],
         "actors": actors["actors"],
         "errors": (read[ERRORS], articles[ERRORS], analysed[ERRORS])
                   | "AllErrors" >> beam.Flatten()
@@ -74,14 +74,15 @@ def build(p, opts, files, run_info):
     stats = comentions.pop("stats")  # figures for run.json
     tables.update(comentions)
     tables.update(topics)
-    tables["keyphrases"] = keyphrases
+    tables[KEYPHRASES] = keyphrases
     tables["quotes"] = article_actors | "FindQuotes" >> FindQuotes()
     tables["sources"] = tables["quotes"] | "Sources" >> Sources(actors["actors"])
     tables["outlets"] = {"articles": tables["articles"], "quotes": tables["quotes"],
                          "article_actors": article_actors} | "Outlets" >> OutletStats()
     counts = read.counts | "ProgressFiles" >> CountProgress({"files": None})
     return (tables, counts, stats) | "WriteTables" >> WriteTables(
-        opts.output, run_info["run_id"], run_info, partitioned=PARTITIONED)
+        opts.output, run_info["run_id"], run_info, partitioned=PARTITIONED,
+        batched=(MENTIONS, KEYPHRASES))  # one list of rows an article
 
 
 def _versions():

@@ -64,3 +64,36 @@ def test_arrow_table_stores_iso_date_strings_as_dates():
     assert table.column("period").to_pylist() == [None, date(2023, 10, 16)]
     same = arrow_table({"period": [None, date(2023, 10, 16)], "n": [1, 2]}, schema)
     assert same.equals(table)
+
+
+def test_batched_write_table_writes_the_same_parts(tmp_path):
+    """An article's rows as one list (`batched`) give the same files as the
+    rows one by one: same parts, same rows, same order."""
+    import apache_beam as beam
+    import pandas as pd
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    from transforms.schemas import Table
+    from transforms.sinks import WriteTable
+    small = Table("mentions", list(MENTIONS.schema), MENTIONS.sort_by, MENTIONS.doc,
+                  per_part=2)  # 5 articles -> 3 parts
+    batches = [[{"article_id": f"a{i}", "actor_id": f"GPE:{j}", "text": f"x{j}", "label": "GPE",
+                 "start": 10 * j, "end": 10 * j + 2, "sentence": j} for j in range(i % 3 + 1)]
+               for i in range(5)]
+    files = {}
+    for batched in (False, True):
+        staging = str(tmp_path / str(batched))
+        (tmp_path / str(batched) / "mentions").mkdir(parents=True)
+        p = TestPipeline(runner=FnApiRunner())
+        rows = p | beam.Create(batches if batched else [r for b in batches for r in b])
+        basis = p | "Basis" >> beam.Create([5])
+        _ = (rows, basis) | WriteTable(small, staging, batched=batched)
+        p.run()
+        files[batched] = {f.name: pd.read_parquet(f)
+                          for f in sorted((tmp_path / str(batched) / "mentions").iterdir())}
+    assert list(files[True]) == list(files[False]) == [
+        f"part-0000{i}-of-00003.parquet" for i in range(3)]
+    for name, frame in files[False].items():
+        pd.testing.assert_frame_equal(files[True][name], frame)
+    assert sum(len(f) for f in files[True].values()) == 1 + 2 + 3 + 1 + 2

@@ -172,13 +172,14 @@ def test_keyphrases_tfidf_by_hand():
     p = TestPipeline(runner=FnApiRunner())
     out = p | beam.Create([article("a", "Solar panels. Solar panels."),
                            article("b", "Wind turbines. Solar farms.")]) | Keyphrases()
+    # one list of rows an article, best first
     assert_that(out, equal_to([
-        {"article_id": "a", "phrase": "solar panels", "score": round(0.5 * idf1, 6),
-         "rank": 1},
-        {"article_id": "b", "phrase": "solar farms", "score": round(0.25 * idf1, 6),
-         "rank": 1},
-        {"article_id": "b", "phrase": "wind turbines", "score": round(0.25 * idf1, 6),
-         "rank": 2},
+        [{"article_id": "a", "phrase": "solar panels", "score": round(0.5 * idf1, 6),
+          "rank": 1}],
+        [{"article_id": "b", "phrase": "solar farms", "score": round(0.25 * idf1, 6),
+          "rank": 1},
+         {"article_id": "b", "phrase": "wind turbines", "score": round(0.25 * idf1, 6),
+          "rank": 2}],
     ]))
     p.run()
 

@@ -326,13 +326,17 @@ def remap_article(record, merges):
 
 
 class RemapFn(beam.DoFn):
+    """An article's record -> its `mentions` rows as one list (MENTIONS),
+    its final record (ARTICLE_ACTORS) and one partial per actor (main)."""
+
     def process(self, record, merges):
         mentions, partials = remap_article(record, merges)
-        for m in mentions:
-            yield beam.pvalue.TaggedOutput(MENTIONS, {
-                "article_id": record["article_id"], "actor_id": m["actor_id"],
+        if mentions:
+            article_id = record["article_id"]
+            yield beam.pvalue.TaggedOutput(MENTIONS, [{
+                "article_id": article_id, "actor_id": m["actor_id"],
                 "text": m["text"], "label": m["label"], "start": m["start"],
-                "end": m["end"], "sentence": m["sentence"]})
+                "end": m["end"], "sentence": m["sentence"]} for m in mentions])
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": record["article_id"], "outlet": record["outlet"],
             "published": record["published"], "text": record["text"],
@@ -389,7 +393,8 @@ def _actor_row(kv):
 
 
 class ResolveActors(beam.PTransform):
-    """Analysed articles -> `articles` rows, `mentions`, `actors`, and
+    """Analysed articles -> `articles` rows, `mentions` (one list of rows an
+    article with mentions), `actors`, and
     `article_actors`: one record per analysed (non-duplicate) article for the
     later statistics, ``{article_id, outlet, published, text, sents,
     mentions: [(start, end, actor_id, label, sentence)], actors: sorted

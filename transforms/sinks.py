@@ -58,13 +58,20 @@ def release_memory():
 
 
 class WritePartFn(beam.DoFn):
-    def __init__(self, table, staging):
+    """One part ``((index, total), rows)`` -> its Parquet file. `rows` are
+    columns ``{column: [values]}``, or row tuples (`row_tuple`), or with
+    `batched` lists of row tuples."""
+
+    def __init__(self, table, staging, batched=False):
         self._table = table
         self._staging = staging
+        self._batched = batched
 
     def process(self, part):
         (index, total), rows = part
         path = join(self._staging, self._table.name, part_name(index, total))
+        if self._batched:
+            rows = [row for batch in rows for row in batch]
         if not isinstance(rows, dict):  # row tuples (see row_tuple): sort, transpose
             rows = tuple_columns(self._table, rows)
         arrow = arrow_table(rows, self._table.schema)
@@ -146,12 +153,18 @@ class WriteTable(beam.PTransform):
     `part_basis`, which sets the number of parts (`part_count`). For every
     table but `errors` that is the articles table: known once the NLP stage is done, so the part of each
     row is assigned inside the stage that makes the row (a table's own row
-    count would first need all its rows stored, then read again)."""
+    count would first need all its rows stored, then read again).
 
-    def __init__(self, table, staging):
+    With `batched`, each element is a list of rows (an article's mentions,
+    say) and leaves as one element per part its rows fall in: per-element
+    costs of Beam and its runner then count once an article, not once a
+    row."""
+
+    def __init__(self, table, staging, batched=False):
         super().__init__()
         self._table = table
         self._staging = staging
+        self._batched = batched
 
     def expand(self, pcolls):
         rows, basis = pcolls
@@ -164,10 +177,23 @@ class WriteTable(beam.PTransform):
             values = row_tuple(names, row)
             return (part_of([values[i] for i in at], total), total), values
 
-        return (rows
-                | "AssignPart" >> beam.Map(assign, n=beam.pvalue.AsSingleton(basis))
+        def assign_batch(batch, n):
+            total = part_count(n, table.per_part)
+            parts = {}
+            for row in batch:
+                values = row_tuple(names, row)
+                parts.setdefault(part_of([values[i] for i in at], total), []).append(values)
+            for index, values in sorted(parts.items()):
+                yield (index, total), values
+
+        if self._batched:
+            assigned = rows | "AssignParts" >> beam.FlatMap(
+                assign_batch, n=beam.pvalue.AsSingleton(basis))
+        else:
+            assigned = rows | "AssignPart" >> beam.Map(assign, n=beam.pvalue.AsSingleton(basis))
+        return (assigned
                 | "GroupPart" >> beam.GroupByKey()
-                | "WritePart" >> beam.ParDo(WritePartFn(table, self._staging)))
+                | "WritePart" >> beam.ParDo(WritePartFn(table, self._staging, self._batched)))
 
 
 class CommitFn(beam.DoFn):
@@ -333,18 +359,20 @@ def stat(name, value):
 
 class WriteTables(beam.PTransform):
     """``(tables, counts, stats)`` -> the output folder: `tables` maps table
-    names to row PCollections, or, for the tables named in `partitioned`, to
-    PCollections of whole parts, ``((index, total), rows)``, that the
+    names to row PCollections; for the tables named in `batched`, to
+    PCollections of row lists (one an article); for the tables named in
+    `partitioned`, to PCollections of whole parts, ``((index, total), rows)``, that the
     producer has already grouped (the co-mention tables; `rows` may be
-    columns ``{column: [values]}``), `counts` holds per-file ``(source_file,
+    columns ``{column: [values]}``). `counts` holds per-file ``(source_file,
     units)`` read counts, `stats` holds `stat(...)` figures for run.json.
 
     The result is a PCollection holding the run summary: the single leaf
     that every branch of the pipeline feeds."""
 
-    def __init__(self, output, run_id, run_info, partitioned=()):
+    def __init__(self, output, run_id, run_info, partitioned=(), batched=()):
         super().__init__()
         self._partitioned = frozenset(partitioned)
+        self._batched = frozenset(batched)
         self._output = output
         self._staging = staging_dir(output, run_id)
         self._run_info = run_info
@@ -352,6 +380,8 @@ class WriteTables(beam.PTransform):
     def expand(self, pcolls):
         tables, counts, stats = pcolls
         bases = {TABLES[name].part_basis for name in tables if name not in self._partitioned}
+        if bases & self._batched:
+            raise ValueError(f"a part basis cannot be batched: {sorted(bases & self._batched)}")
         n_rows = {basis: tables[basis] | f"Count{basis.capitalize()}" >> beam.combiners.Count.Globally()
                   for basis in sorted(bases)}
         reports = [
@@ -359,7 +389,8 @@ class WriteTables(beam.PTransform):
                 WritePartFn(TABLES[name], self._staging))
             if name in self._partitioned else
             (rows, n_rows[TABLES[name].part_basis])
-            | f"Write{name.capitalize()}" >> WriteTable(TABLES[name], self._staging)
+            | f"Write{name.capitalize()}" >> WriteTable(
+                TABLES[name], self._staging, batched=name in self._batched)
             for name, rows in sorted(tables.items())]
         reports.append(counts | "CountReport" >> beam.MapTuple(
             lambda f, n: {"kind": "counts", "source_file": f, "units": n}))

@@ -640,14 +640,14 @@ def _idf(df, n_docs):
 
 
 def _keyphrase_rows(terms, n_docs, df, k=TOP_PHRASES):
-    """One article's candidates -> its `keyphrases` rows. `df` holds the
-    phrases found in two or more articles; any other phrase has df 1."""
+    """One article's candidates -> its `keyphrases` rows, as a list. `df`
+    holds the phrases found in two or more articles; any other phrase has
+    df 1."""
     article_id, counts, n_words = terms
     scored = [(phrase, c / n_words * _idf(df.get(phrase, 1), n_docs))
               for phrase, c in counts.items()]
-    for rank, (phrase, score) in enumerate(select_keyphrases(scored, k), 1):
-        yield {"article_id": article_id, "phrase": phrase, "score": round(score, 6),
-               "rank": rank}
+    return [{"article_id": article_id, "phrase": phrase, "score": round(score, 6), "rank": rank}
+            for rank, (phrase, score) in enumerate(select_keyphrases(scored, k), 1)]
 
 
 class DocumentFrequencyFn(beam.CombineFn):
@@ -678,7 +678,8 @@ class DocumentFrequencyFn(beam.CombineFn):
 
 
 class Keyphrases(beam.PTransform):
-    """Article records -> `keyphrases` rows (TF-IDF over the whole corpus).
+    """Article records -> `keyphrases` rows (TF-IDF over the whole corpus),
+    one list of rows an article (empty when it has no candidates).
 
     Each article stays one element from its candidates to its rows; only the
     document frequencies are counted across the corpus (`DocumentFrequencyFn`,
@@ -696,6 +697,6 @@ class Keyphrases(beam.PTransform):
         terms = articles | "CandidatePhrases" >> beam.Map(_article_terms)
         n_docs = articles | "CountDocuments" >> beam.combiners.Count.Globally()
         df = terms | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequencyFn())
-        return terms | "TopPhrases" >> beam.FlatMap(
+        return terms | "TopPhrases" >> beam.Map(
             _keyphrase_rows, n_docs=beam.pvalue.AsSingleton(n_docs),
             df=beam.pvalue.AsSingleton(df), k=self._k)
