@@ -102,7 +102,7 @@ def test_remap_article_merges_bare_surnames_only():
     out, partials = remap_article({"mentions": mentions},
                                   {"putin": "PERSON:vladimir_putin", "us": "GPE:nope"})
     assert [m["actor_id"] for m in out] == ["PERSON:vladimir_putin", "GPE:united_states"]
-    assert partials["PERSON:vladimir_putin"]["names"] == Counter()  # bare form names nothing
+    assert partials["PERSON:vladimir_putin"]["names"] == {}  # bare form names nothing
     assert partials["GPE:united_states"]["alias_name"] == "United States"
 
 

@@ -311,17 +311,20 @@ def remap_article(record, merges):
             target = merges.get(fold(m["text"])) or merges.get(short)
             if target:
                 m["actor_id"], m["type"], m["full"] = target, target.split(":", 1)[0], None
-    partials = {}
+    partials = {}  # plain dicts, not Counters: Beam's coder pickles a Counter
     for m in mentions:
-        p = partials.setdefault(m["actor_id"], {
-            "type": m["type"], "n_mentions": 0, "forms": Counter(), "names": Counter(),
-            "alias_name": None})
+        p = partials.get(m["actor_id"])
+        if p is None:
+            p = partials[m["actor_id"]] = {"type": m["type"], "n_mentions": 0, "forms": {},
+                                           "names": {}, "alias_name": None}
         p["n_mentions"] += 1
-        p["forms"][m["text"]] += 1
+        forms = p["forms"]
+        forms[m["text"]] = forms.get(m["text"], 0) + 1
         if m["alias"]:
             p["alias_name"] = m["name"]
         elif m["full"] is not None:  # merged bare forms do not name the actor
-            p["names"][(m["full"], m["name"])] += 1
+            key, names = (m["full"], m["name"]), p["names"]
+            names[key] = names.get(key, 0) + 1
     return mentions, partials
 
 
@@ -348,12 +351,20 @@ class RemapFn(beam.DoFn):
             yield actor_id, p
 
 
+def _add_counts(counts, other):
+    """Add the counts ``{key: n}`` of `other` to `counts`."""
+    get = counts.get
+    for key, n in other.items():
+        counts[key] = get(key, 0) + n
+
+
 class ActorStatsFn(beam.CombineFn):
-    """Per-article partials of one actor -> the `actors` row fields."""
+    """Per-article partials of one actor -> the `actors` row fields. The
+    accumulators hold plain dicts of counts, which Beam's coder encodes
+    natively (a Counter would be pickled)."""
 
     def create_accumulator(self):
-        return {"n_articles": 0, "n_mentions": 0, "forms": Counter(), "names": Counter(),
-                "alias_name": None}
+        return {"n_articles": 0, "n_mentions": 0, "forms": {}, "names": {}, "alias_name": None}
 
     def add_input(self, acc, partial):
         return self._merge(acc, dict(partial, n_articles=1))
@@ -368,21 +379,21 @@ class ActorStatsFn(beam.CombineFn):
     def _merge(acc, other):
         acc["n_articles"] += other["n_articles"]
         acc["n_mentions"] += other["n_mentions"]
-        acc["forms"].update(other["forms"])
-        acc["names"].update(other["names"])
+        _add_counts(acc["forms"], other["forms"])
+        _add_counts(acc["names"], other["names"])
         names = [n for n in (acc["alias_name"], other["alias_name"]) if n]
         acc["alias_name"] = min(names) if names else None  # order-independent
         return acc
 
     def extract_output(self, acc):
-        names = acc["names"]
+        names, counts = acc["names"], acc["forms"]
+        forms = sorted(counts, key=lambda f: (-counts[f], f))
         if acc["alias_name"]:
             name = acc["alias_name"]
         elif names:  # full forms first, then the most frequent, the longest
             name = max(names, key=lambda fn: (fn[0], names[fn], len(fn[1]), fn[1]))[1]
-        else:
-            name = acc["forms"].most_common(1)[0][0]
-        forms = sorted(acc["forms"], key=lambda f: (-acc["forms"][f], f))
+        else:  # the most frequent form, ties by text
+            name = forms[0]
         return {"name": name, "n_articles": acc["n_articles"],
                 "n_mentions": acc["n_mentions"], "aliases": forms}
 
