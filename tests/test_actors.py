@@ -2,7 +2,7 @@
 from collections import Counter
 
 from transforms import lexicon
-from transforms.actors import (decide_merges, remap_article, resolve_article,
+from transforms.actors import (ActorStatsFn, decide_merges, remap_article, resolve_article,
                                split_conjoined, trim_span)
 from transforms.articles import strip_furniture
 
@@ -113,3 +113,16 @@ def test_user_aliases_file_wins(tmp_path):
     assert table["beeb"] == ("ORG:bbc", "ORG", "BBC")
     assert table["america"][0] == "GPE:americas"
     assert table["us"][0] == "GPE:united_states"
+
+
+def test_actor_stats_fallback_name_does_not_depend_on_merge_order():
+    # no full form, no alias: the most frequent form, ties broken by text
+    fn = ActorStatsFn()
+    parts = [{"type": "PERSON", "n_mentions": 1, "forms": {"Kim": 1}, "names": {},
+              "alias_name": None},
+             {"type": "PERSON", "n_mentions": 1, "forms": {"KIM": 1}, "names": {},
+              "alias_name": None}]
+    for order in (parts, parts[::-1]):
+        acc = fn.merge_accumulators([fn.add_input(fn.create_accumulator(), p) for p in order])
+        assert fn.extract_output(acc) == {"name": "KIM", "n_articles": 2, "n_mentions": 2,
+                                          "aliases": ["KIM", "Kim"]}
