@@ -21,9 +21,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import ROOT, SHARED
 from transforms.sinks import column_rows
 from transforms.comentions import (BY_OUTLET, BY_PERIOD, CAPPED, COMENTIONS,
-                                   CoMentions, article_pairs, pair_part_indexes,
-                                   period_start, scores)
-from transforms.sinks import part_of
+                                   CoMentions, article_pairs, period_start, scores)
 
 UTC = timezone.utc
 
@@ -74,14 +72,6 @@ def test_article_pairs_cap_keeps_most_mentioned():
     assert pairs == [(R, P, 2), (R, X, 0), (P, X, 1)]
     assert article_pairs(rec, max_actors=4) == (
         [(B, R, 1), (B, P, 1), (B, X, 0), (R, P, 2), (R, X, 0), (P, X, 1)], False)
-
-
-def test_pair_part_indexes_equal_part_of():
-    ids = ["PERSON:vladimir putin", "GPE:russia", "ORG:nato", "GPE:são paulo", "PERSON:xi"]
-    pairs = [(a, b, 0) for a in ids for b in ids if a < b]
-    for total in (1, 2, 7, 64):
-        assert pair_part_indexes(pairs, total) == [part_of((a, b), total) for a, b, _ in pairs]
-    assert pair_part_indexes([], 5) == []
 
 
 def test_period_start():

@@ -5,7 +5,7 @@ from datetime import date
 import pyarrow as pa
 
 from transforms.schemas import COMENTIONS_BY_PERIOD, MENTIONS, TABLES
-from transforms.sinks import arrow_table, part_of, row_tuple, tuple_columns
+from transforms.sinks import arrow_table, part_of, part_of_pairs, row_tuple, tuple_columns
 
 
 def test_tuple_columns_sorts_by_the_sort_columns():
@@ -44,6 +44,14 @@ def test_part_of_is_stable_and_in_range():
     assert [part_of((str(i), i, None), 5) for i in range(6)] == [0, 1, 4, 2, 0, 1]
     assert {part_of((str(i),), 4) for i in range(200)} == {0, 1, 2, 3}
     assert part_of(("anything",), 1) == 0
+
+
+def test_part_of_pairs_equal_part_of():
+    ids = ["PERSON:vladimir putin", "GPE:russia", "ORG:nato", "GPE:são paulo", "PERSON:xi"]
+    pairs = [(a, b, 0) for a in ids for b in ids if a < b]
+    for total in (1, 2, 7, 64):
+        assert part_of_pairs(pairs, total) == [part_of((a, b), total) for a, b, _ in pairs]
+    assert part_of_pairs([], 5) == []
 
 
 def test_part_count_follows_the_articles_of_the_run():

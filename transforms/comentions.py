@@ -47,7 +47,6 @@ marginals) always use all of an article's actors.
 """
 import logging
 import math
-import zlib
 from collections import Counter
 from datetime import date, timedelta
 
@@ -57,7 +56,7 @@ from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
 from transforms.schemas import none_first
-from transforms.sinks import part_count, stat
+from transforms.sinks import part_count, part_of_pairs, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
@@ -141,24 +140,6 @@ def pair_parts(n_articles):
     return part_count(n_articles, COMENTIONS_TABLE.per_part)
 
 
-def pair_part_indexes(pairs, total):
-    """``sinks.part_of((a, b), total)`` for each ``(a, b, ...)`` of `pairs`:
-    the CRC-32 of "a\\x1fb", continued from the CRC of "a\\x1f", which is
-    computed once per actor a (an article's pairs repeat each actor)."""
-    if total == 1:
-        return [0] * len(pairs)
-    heads, tails, out = {}, {}, []
-    for a, b, *_ in pairs:
-        head = heads.get(a)
-        if head is None:
-            head = heads[a] = zlib.crc32(a.encode("utf-8") + b"\x1f")
-        tail = tails.get(b)
-        if tail is None:
-            tail = tails[b] = b.encode("utf-8")
-        out.append(zlib.crc32(tail, head) % total)
-    return out
-
-
 class PairsFn(beam.DoFn):
     """Article -> its pairs, grouped by the part of the tables they belong
     to: ``((index, total), (period, outlet, [(actor_a, actor_b)],
@@ -183,7 +164,7 @@ class PairsFn(beam.DoFn):
         period = period_start(record["published"], self._period)
         period = period and period.isoformat()  # keys must encode deterministically
         parts = {}  # a pair's rows go to the same part of each table
-        for (a, b, n_sent), index in zip(pairs, pair_part_indexes(pairs, total)):
+        for (a, b, n_sent), index in zip(pairs, part_of_pairs(pairs, total)):
             ab, ns = parts.setdefault(index, ([], []))
             ab.append((a, b))
             ns.append(n_sent)

@@ -140,6 +140,24 @@ def part_of(values, total):
     return zlib.crc32("\x1f".join(map(str, values)).encode("utf-8")) % total
 
 
+def part_of_pairs(pairs, total):
+    """``part_of((a, b), total)`` for each ``(a, b, ...)`` of `pairs` (a and b
+    strings): the CRC-32 of "a\\x1fb" continued from the CRC of "a\\x1f",
+    which is computed once per a (an article's pairs repeat each actor)."""
+    if total == 1:
+        return [0] * len(pairs)
+    heads, tails, out = {}, {}, []
+    for a, b, *_ in pairs:
+        head = heads.get(a)
+        if head is None:
+            head = heads[a] = zlib.crc32(a.encode("utf-8") + b"\x1f")
+        tail = tails.get(b)
+        if tail is None:
+            tail = tails[b] = b.encode("utf-8")
+        out.append(zlib.crc32(tail, head) % total)
+    return out
+
+
 def column_rows(columns):
     """Columns ``{column: [values]}`` -> the list of row dicts (for tests and readers)."""
     names = list(columns)
@@ -178,13 +196,10 @@ class WriteTable(beam.PTransform):
             return (part_of([values[i] for i in at], total), total), values
 
         def assign_batch(batch, n):
-            total = part_count(n, table.per_part)
             parts = {}
-            for row in batch:
-                values = row_tuple(names, row)
-                parts.setdefault(part_of([values[i] for i in at], total), []).append(values)
-            for index, values in sorted(parts.items()):
-                yield (index, total), values
+            for key, values in (assign(row, n) for row in batch):
+                parts.setdefault(key, []).append(values)
+            return sorted(parts.items())
 
         if self._batched:
             assigned = rows | "AssignParts" >> beam.FlatMap(

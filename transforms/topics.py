@@ -555,7 +555,7 @@ def candidate_phrases(text):
         for clause in _CLAUSE.split(line):
             run, joined = [], False  # [(lower, is_capitalised)]; a joiner in it
             for tok in clause.split():  # str.split() and \S+ agree on whitespace
-                word = _clean(tok) if ("'" in tok or "’" in tok) else tok.strip("'-")
+                word = _clean(tok)
                 low = word.lower()
                 if (len(word) > 1 and low not in stop and is_word(word)
                         and not (low.endswith("ed") and not word[0].isupper())):
