@@ -34,6 +34,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "dask[distributed]>=2024.1"],
+        # bench/benchmark.py samples memory with psutil; bench/profile_workers.py uses py-spy
+        "bench": ["psutil>=5.9", "py-spy>=0.3"],
     },
     entry_points={
         "console_scripts": ["corpus-stats=pipelines.corpus_stats:main"],

@@ -226,14 +226,14 @@ def _busy_cpu():
     return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
 
 
-def measure(cmd, label, cwd=REPO, log=None):
+def measure(cmd, label, cwd=REPO, log=None, env=None):
     """Run `cmd`; returns wall, CPU, peak memory, load and its last stdout line."""
     load_before = os.getloadavg()
     busy0 = _busy_cpu()
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=env)
     sampler = TreeSampler(proc.pid)
     sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -449,14 +449,20 @@ def pipeline_profile_main(stats_path, top=15):
                       "top_functions": [(f, round(t, 2)) for t, f in sorted(funcs, reverse=True)[:top]]}))
 
 
-def stage_times_main(folder, out):
+def stage_times_main(folder, out, ner="real"):
     """The pipeline with default options, in this process, with the local
     runner's stages timed: each stage (a fused chain of transforms) is
     executed by `FnApiRunner._execute_bundle`, which this wraps to record its
     wall seconds, the CPU seconds the runner and each SDK worker spent in it
     (an idle worker shows as a gap between the two), and the memory of the
-    runner and of its workers after it."""
+    runner and of its workers after it. `ner`: "real", "record:DIR" (the
+    real NER, its output written to DIR) or "replay:DIR" (the NER's output
+    read from DIR instead of running spaCy; bench/replay.py)."""
     import psutil
+    if ner != "real":
+        import replay
+        mode, where = ner.split(":", 1)
+        replay.use({"record": replay.RecordingFn, "replay": replay.ReplayFn}[mode], where)
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from pipelines.corpus_stats import run
     original = fn_runner.FnApiRunner._execute_bundle
@@ -504,6 +510,21 @@ def stage_times_main(folder, out):
     print(json.dumps({"total_s": round(time.perf_counter() - t0, 1),
                       "stages_s": round(sum(r["s"] for r in stages), 1),
                       "n_stages": len(stages), "stages": stages}))
+
+
+def stage_groups(detail):
+    """A stage-timed run in parts: {part: (wall s, workers' CPU s)}. The NLP
+    stage is the one running `FindEntities/SpacyNER`; the first stage also
+    starts the SDK workers; "outside stages" is graph construction,
+    submission and the end of the run in the launcher."""
+    stages = detail["stages"]
+    nlp = next(i for i, row in enumerate(stages) if "SpacyNER" in row["stage"])
+    parts = {"first stage (workers start)": stages[:1], "before the NLP stage": stages[1:nlp],
+             "the NLP stage": stages[nlp:nlp + 1], "after the NLP stage": stages[nlp + 1:]}
+    out = {k: (round(sum(r["s"] for r in v), 1),
+               round(sum(sum(r.get("workers_cpu", [])) for r in v), 1)) for k, v in parts.items()}
+    out["outside stages (launcher)"] = (round(detail["total_s"] - detail["stages_s"], 1), 0.0)
+    return out
 
 
 def _stage_label(name):
@@ -572,7 +593,8 @@ def main(argv=None):
                     "report every round's ratio (this machine's speed varies by several "
                     "per cent from run to run); the tables show the first round")
     ap.add_argument("--_pstats", help=argparse.SUPPRESS)
-    ap.add_argument("--_stages", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--_stages", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--_runner_floor", help=argparse.SUPPRESS)
     ap.add_argument("--_floor", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--_peer", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_profile", nargs=4, help=argparse.SUPPRESS)
@@ -583,6 +605,9 @@ def main(argv=None):
         return pipeline_profile_main(args._pstats)
     if args._stages:
         return stage_times_main(*args._stages)
+    if args._runner_floor:
+        import replay
+        return replay.runner_floor_main(args._runner_floor)
     if args._peer:
         return peer_main(*args._peer)
     if args._profile:
@@ -713,10 +738,32 @@ def main(argv=None):
     if args.stage_times:
         n = args.stage_times
         folder, info = corpus(n)
-        row = measure([sys.executable, str(Path(__file__).resolve()), "--_stages", str(folder),
-                       str(work / f"out_stages_{n}")], f"stage times {n}", log=log)
-        row["detail"] = json.loads(row.pop("stdout_tail"))
-        results["stage_times"] = dict(info, **row)
+        # bench/ on the workers' path: they unpickle the replay DoFns
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")])))
+        recorded = work / f"ner_{n}"
+        recorded.mkdir(exist_ok=True)
+        me = str(Path(__file__).resolve())
+        for key, ner, label in (("stage_times", f"record:{recorded}", f"stage times {n}"),
+                                ("stage_times_replay", f"replay:{recorded}",
+                                 f"stage times {n}, NER replayed")):
+            target = work / f"out_{key}_{n}"
+            row = measure([sys.executable, me, "--_stages", str(folder), str(target), ner],
+                          label, log=log, env=env)
+            row["detail"] = json.loads(row.pop("stdout_tail"))
+            row["rows"] = json.loads((target / "run.json").read_text())["rows"]
+            results[key] = dict(info, **row)
+            save()
+        if results["stage_times"]["rows"] != results["stage_times_replay"]["rows"]:
+            raise RuntimeError("the job with the NER replayed wrote other tables: "
+                               f"{results['stage_times_replay']['rows']}")
+        pair = {"floor": floor(n, folder),
+                "runner_floor": measure([sys.executable, me, "--_runner_floor", str(folder)],
+                                        f"runner floor {n}", log=log)}
+        pair["runner_floor"]["detail"] = json.loads(pair["runner_floor"].pop("stdout_tail"))
+        pair["ratio"] = round(pair["floor"]["wall_s"] / pair["runner_floor"]["wall_s"], 3)
+        log(f"  runner floor / floor throughput at {n}: {pair['ratio']}")
+        results["runner_floor"] = dict(info, **pair)
         save()
     results["targets"] = targets(results)
     results["total_s"] = round(time.time() - started, 1)
@@ -835,23 +882,44 @@ def markdown(r):
         for k, v in d["by_package"]:
             lines.append(f"| {k} | {v} | {100 * v / d['total_s']:.1f} % |")
         lines.append("")
-    if "stage_times" in r:
-        st = r["stage_times"]
+    for key, what in (("stage_times", "the job"), ("stage_times_replay",
+                                                  "the job with the NER replayed")):
+        if key not in r:
+            continue
+        st = r[key]
         d = st["detail"]
-        lines.append(f"Stages of the local runner, {st['articles']:,} articles, default options "
-                     f"(one in-process run: {d['total_s']} s, of which {d['stages_s']} s in "
-                     f"{d['n_stages']} stages; stages of 1 s or more, in the order they ran):")
+        lines.append(f"Stages of the local runner, {what}, {st['articles']:,} articles, default "
+                     f"options ({st['wall_s']} s, {st['cpu_s']} CPU s; in process {d['total_s']} "
+                     f"s, of which {d['stages_s']} s in {d['n_stages']} stages; stages of 0.5 s "
+                     f"or more, in the order they ran):")
         lines.append("")
         lines.append("| seconds | runner CPU s | workers' CPU s | runner MB | workers MB | "
                      "steps in the stage |")
         lines.append("|---:|---:|---:|---:|---:|---|")
         for row in d["stages"]:
-            if row["s"] >= 1.0:
+            if row["s"] >= 0.5:
                 lines.append(f"| {row['s']} | {row.get('runner_cpu', '')} | "
                              f"{', '.join(map(str, row.get('workers_cpu', [])))} | "
                              f"{row['runner_mb']} | {row['workers_mb']} | {row['stage']} |")
-        small = [row["s"] for row in d["stages"] if row["s"] < 1.0]
+        small = [row["s"] for row in d["stages"] if row["s"] < 0.5]
         lines.append(f"| {sum(small):.1f} | | | | | the other {len(small)} stages |")
+        lines.append("")
+    if "stage_times_replay" in r:
+        lines.append("| part | the job: wall s (workers' CPU s) | NER replayed: wall s "
+                     "(workers' CPU s) |")
+        lines.append("|---|---:|---:|")
+        groups = [stage_groups(r[k]["detail"]) for k in ("stage_times", "stage_times_replay")]
+        for part in groups[0]:
+            lines.append(f"| {part} | " + " | ".join(
+                f"{g[part][0]} ({g[part][1]})" for g in groups) + " |")
+        lines.append("")
+    if "runner_floor" in r:
+        rf = r["runner_floor"]
+        lines.append(f"Runner floor at {rf['articles']:,} articles (Beam's local runner around the "
+                     f"same NER, nothing else): {rf['runner_floor']['wall_s']} s, "
+                     f"{rf['runner_floor']['cpu_s']} CPU s; the floor beside it "
+                     f"{rf['floor']['wall_s']} s, {rf['floor']['cpu_s']} CPU s; "
+                     f"throughput ratio {rf['ratio']}.")
         lines.append("")
     lines.append("Targets: " + json.dumps(r.get("targets", {})))
     return "\n".join(lines) + "\n"
