@@ -761,6 +761,8 @@ def main(argv=None):
                 "runner_floor": measure([sys.executable, me, "--_runner_floor", str(folder)],
                                         f"runner floor {n}", log=log)}
         pair["runner_floor"]["detail"] = json.loads(pair["runner_floor"].pop("stdout_tail"))
+        if pair["runner_floor"]["detail"]["ents"] != pair["floor"]["detail"]["ents"]:
+            raise RuntimeError(f"the runner floor found other entities than the floor: {pair}")
         pair["ratio"] = round(pair["floor"]["wall_s"] / pair["runner_floor"]["wall_s"], 3)
         log(f"  runner floor / floor throughput at {n}: {pair['ratio']}")
         results["runner_floor"] = dict(info, **pair)

@@ -20,6 +20,7 @@ import glob
 import hashlib
 import os
 import pickle
+import tempfile
 import uuid
 
 import transforms.nlp as nlp_step
@@ -118,19 +119,18 @@ def runner_floor_main(folder):
     from transforms.read import ReadRecords, expand_inputs
 
     files, _ = expand_inputs([folder])
-    out = os.path.join(folder, ".runner_floor_count")
+    fd, out = tempfile.mkstemp(prefix="runner-floor-", suffix=".txt")
+    os.close(fd)
     tune_malloc()
     with beam.Pipeline(runner=FnApiRunner(), options=make_options([])) as p:
         records = (p | "ListInputs" >> beam.Create(files) | "ReadRecords" >> ReadRecords()).records
         articles = records | "Articles" >> beam.Map(lambda r: {
             "article_id": f"{r['source_file']}:{r['record']}", "text": r["fields"]["text"],
             "source_file": r["source_file"], "record": r["record"]})
-        (articles
-         | "FindEntities" >> nlp_step.FindEntities()
-         ).articles \
+        (articles | "FindEntities" >> nlp_step.FindEntities()).articles \
             | "Entities" >> beam.Map(lambda a: len(a["ents"])) \
             | "Sum" >> beam.CombineGlobally(sum) \
-            | "Write" >> beam.Map(lambda n: open(out, "w").write(str(n)))
+            | "Write" >> beam.Map(lambda n, path=out: open(path, "w").write(str(n)))
     with open(out) as fh:
         ents = int(fh.read())
     os.remove(out)
