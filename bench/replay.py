@@ -13,7 +13,10 @@
 
 The DoFns are swapped in by replacing `transforms.nlp.EntitiesFn` before the
 job is built; the SDK workers unpickle them from this module, so this folder
-must be on their PYTHONPATH (the benchmark sets it).
+must be on their PYTHONPATH (the benchmark sets it). Only the default NER path
+is replayed: the recorded Docs have no tokens, so `--quotes-parser` runs
+cannot be replayed. The recording run does a little more than the plain job
+(it copies each text's entities and writes one file a bundle).
 """
 import functools
 import glob
