@@ -16,7 +16,7 @@ job is built; the SDK workers unpickle them from this module, so this folder
 must be on their PYTHONPATH (the benchmark sets it). Only the default NER path
 is replayed: the recorded Docs have no tokens, so `--quotes-parser` runs
 cannot be replayed. The recording run does a little more than the plain job
-(it copies each text's entities and writes one file a bundle).
+(it keeps each text's entities and writes one file a bundle).
 """
 import functools
 import glob
@@ -45,9 +45,9 @@ class RecordingFn(nlp_step.EntitiesFn):
         self._seen = {}
 
     def _annotate(self, article, doc):
-        self._seen[_key(doc.text)] = ([(e.start_char, e.end_char, e.label_) for e in doc.ents],
-                                      [s.start_char for s in doc.sents])
-        return super()._annotate(article, doc)
+        out = super()._annotate(article, doc)
+        self._seen[_key(doc.text)] = (out["ents"], out["sents"])
+        return out
 
     def finish_bundle(self):
         with open(os.path.join(self._folder, uuid.uuid4().hex + ".pkl"), "wb") as fh:
