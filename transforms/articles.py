@@ -1,7 +1,8 @@
 """Raw records -> normalised articles; exact duplicates marked.
 
 An article is a dict with the `articles` table's columns (see schemas.py)
-plus ``text_hash``, which only the pipeline uses.
+plus ``text_hash``, which only the pipeline uses; in the pipeline (after
+`NormalizeFn`) its ``published`` is an integer of microseconds (`to_micros`).
 
 `text` is the input text after Unicode NFC with trailing page furniture
 (newsletter sign-ups, "By registering ... Privacy Policy.", a closing
@@ -14,7 +15,7 @@ contents) become spaces, one for one.
 import hashlib
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 
 import apache_beam as beam
@@ -129,6 +130,25 @@ def parse_published(value):
     return dt.astimezone(timezone.utc)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(dt):
+    """A UTC datetime -> whole microseconds since 1970-01-01 UTC (None stays
+    None): how `published` travels between the pipeline's steps. Beam's
+    coder encodes an int natively but pickles a datetime at every crossing
+    of a stage (BENCHMARKS.md, ninth session), and the writers store the
+    integer as it is, since pyarrow builds a timestamp[us, UTC] column from
+    it. `comentions.period_start` reads either form."""
+    return None if dt is None else (dt - EPOCH) // _MICROSECOND
+
+
+def from_micros(us):
+    """`to_micros` undone: the UTC datetime."""
+    return EPOCH + timedelta(microseconds=us)
+
+
 def _field(fields, column, default=None):
     """The first non-empty value among the column's accepted field names;
     `default` if none has a value (e.g. "" when the field exists but is
@@ -213,9 +233,13 @@ def normalize_record(record):
 
 
 class NormalizeFn(beam.DoFn):
+    """Raw record -> article, `published` as microseconds (`to_micros`)."""
+
     def process(self, record):
         try:
-            yield normalize_record(record)
+            article = normalize_record(record)
+            article["published"] = to_micros(article["published"])
+            yield article
         except (LookupError, TypeError, ValueError, OverflowError) as e:
             kind = {"LookupError": "missing_text", "TypeError": "bad_type"}.get(
                 type(e).__name__, "empty_text" if "empty" in str(e) else "bad_value")

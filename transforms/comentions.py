@@ -51,6 +51,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 import apache_beam as beam
+from transforms.articles import from_micros
 from transforms.outputs import ParDoWithOutputs
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
@@ -73,12 +74,16 @@ log = logging.getLogger(__name__)
 
 
 def period_start(published, period=DEFAULT_PERIOD):
-    """The first day of the period holding `published` (a UTC datetime or a
-    date); None for None. Weeks are ISO weeks, starting on Monday."""
+    """The first day of the period holding `published` (a UTC datetime, a
+    date, or microseconds since 1970 as the pipeline carries it:
+    `articles.to_micros`); None for None. Weeks are ISO weeks, starting on
+    Monday."""
     if published is None:
         return None
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
+    if isinstance(published, int):
+        published = from_micros(published)
     day = published.date() if hasattr(published, "date") else published
     day = date(day.year, day.month, day.day)
     if period == "day":
