@@ -23,19 +23,37 @@ def _lines(name):
             if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-_ABBREVIATION_DOT = re.compile(r"(?<=\w)\.(?=\w|$)|(?<=\w)\.(?=\s)")
-_NOT_NAME = re.compile(r"[^\w'&]+")
+# a dot inside or at the end of a word ("U.S." -> "us"): the pattern starts
+# with the literal dot, so the regex engine searches for dots only (the
+# lookbehind-first form tried every position: 17 times slower on news text)
+_ABBREVIATION_DOT = re.compile(r"\.(?<=\w\.)(?=[\w\s]|$)")
+_NAME_WORD = re.compile(r"[\w'&]+")
+_FOLDED_CHARS = {}  # code point -> its folded text, for the non-ASCII characters met
+
+
+def _fold_char(char):
+    decomposed = unicodedata.normalize("NFKD", char)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("’", "'")
+
+
+def fold_words(text):
+    """`fold(text).split()`, without building the joined string: what the
+    topic lexicon reads of a whole article."""
+    if not text.isascii():  # ASCII needs no decomposition (most news text)
+        # NFKD never composes, so decomposing each distinct character and
+        # dropping its combining marks folds the text as decomposing it whole
+        table = _FOLDED_CHARS
+        for char in set(text):
+            if not char.isascii() and ord(char) not in table:
+                table[ord(char)] = _fold_char(char)
+        text = text.translate(table)
+    return _NAME_WORD.findall(_ABBREVIATION_DOT.sub("", text.casefold()))
 
 
 def fold(text):
     """Lowercase ASCII-folded name key: 'U.S.' -> 'us', 'José' -> 'jose',
     "Putin’s" -> "putin's" (possessives are removed earlier)."""
-    if not text.isascii():  # ASCII needs no decomposition (most news text)
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c))
-        text = text.replace("’", "'")
-    text = _ABBREVIATION_DOT.sub("", text.casefold())   # U.S. -> us
-    return " ".join(_NOT_NAME.sub(" ", text).split())
+    return " ".join(fold_words(text))
 
 
 def slug(key):

@@ -81,7 +81,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.articles import FURNITURE
 from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
-from transforms.lexicon import fold
+from transforms.lexicon import fold, fold_words
 from transforms.outputs import ParDoWithOutputs
 
 MIN_EVIDENCE = 2.0
@@ -109,6 +109,25 @@ def _norm(word):
     if len(word) >= 5 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+# Per-word memos of this worker (a corpus repeats its words, so most lookups
+# hit); each is emptied when it reaches MEMO_MAX words, which bounds memory.
+MEMO_MAX = 200_000
+_NORMED = {}
+
+
+def _normed(words):
+    """``[_norm(w) for w in words]``, memoised."""
+    memo = _NORMED
+    out = list(map(memo.get, words))
+    if None in out:
+        if len(memo) > MEMO_MAX:
+            memo.clear()
+        for i, n in enumerate(out):
+            if n is None:
+                out[i] = memo[words[i]] = _norm(words[i])
+    return out
 
 
 def parse_vocabulary(text, source="vocabulary"):
@@ -181,24 +200,38 @@ class Matcher:
         for term in self.terms:
             self.max_len[term[0]] = max(len(term), self.max_len.get(term[0], 0))
         self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
+        self._prefix_hits = {}  # memo: word -> (term, hits) of its longest prefix, or None
+
+    def _prefix_hit(self, word):
+        memo = self._prefix_hits
+        if word in memo:
+            return memo[word]
+        if len(memo) > MEMO_MAX:
+            memo.clear()
+        hit = None
+        for k in self.prefix_lengths:
+            if k <= len(word) and word[:k] in self.prefixes:
+                hit = (word[:k] + "*", self.prefixes[word[:k]])
+                break
+        memo[word] = hit
+        return hit
 
     def matches(self, words):
         """Yield (term, [(code, weight)], position) for folded `words`."""
-        normed = [_norm(w) for w in words]
+        normed = _normed(words)
+        max_len, terms, prefix_hit = self.max_len, self.terms, self._prefix_hit
         i, n = 0, len(words)
         while i < n:
-            for size in range(min(self.max_len.get(normed[i], 0), n - i), 0, -1):
-                hit = self.terms.get(tuple(normed[i:i + size]))
+            for size in range(min(max_len.get(normed[i], 0), n - i), 0, -1):
+                hit = terms.get(tuple(normed[i:i + size]))
                 if hit:
                     yield " ".join(normed[i:i + size]), hit, i
                     i += size
                     break
             else:
-                word = words[i]
-                for k in self.prefix_lengths:
-                    if k <= len(word) and word[:k] in self.prefixes:
-                        yield word[:k] + "*", self.prefixes[word[:k]], i
-                        break
+                hit = prefix_hit(words[i])
+                if hit:
+                    yield hit[0], hit[1], i
                 i += 1
 
 
@@ -209,7 +242,7 @@ def matcher(user_path=None, replace=False):
 
 def folded_words(text):
     """The text folded and split: what `topic_evidence` and `article_words` read."""
-    return fold(text or "").split()
+    return fold_words(text or "")
 
 
 def topic_evidence(text, m, words=None):
@@ -276,7 +309,8 @@ def article_words(text, words=None):
     """The distinct content words of a text, folded and singular, sorted
     (`words`: its `folded_words`, when the caller has them already)."""
     stop = _stop_words()
-    return tuple(sorted({_norm(w) for w in (folded_words(text) if words is None else words)
+    words = folded_words(text) if words is None else words
+    return tuple(sorted({n for w, n in zip(words, _normed(words))
                          if len(w) > 1 and not w.isdigit() and w not in stop}))
 
 
@@ -545,8 +579,9 @@ def candidate_phrases(text):
     word ending in "-ed" (mostly past participles); a run of them within one
     clause, with "of"/"&" allowed between capitalised words, gives every
     n-gram of up to MAX_PHRASE_WORDS candidate words (`_ngrams`)."""
-    stop = keyphrase_stopwords()
-    is_word = _WORD.match
+    kinds, kind_of = _TOKEN_KINDS, _token_kind
+    if len(kinds) > MEMO_MAX:
+        kinds.clear()
     phrases, n_words = [], 0
     for line in (text or "").splitlines():
         line = line.strip()
@@ -555,15 +590,15 @@ def candidate_phrases(text):
         for clause in _CLAUSE.split(line):
             run, joined = [], False  # [(lower, is_capitalised)]; a joiner in it
             for tok in clause.split():  # str.split() and \S+ agree on whitespace
-                word = _clean(tok)
-                low = word.lower()
-                if (len(word) > 1 and low not in stop and is_word(word)
-                        and not (low.endswith("ed") and not word[0].isupper())):
-                    run.append((low, word[0].isupper()))
+                kind = kinds.get(tok, _UNSEEN)
+                if kind is _UNSEEN:
+                    kind = kinds[tok] = kind_of(tok)
+                if kind.__class__ is tuple:
+                    run.append(kind)
                     n_words += 1
                     continue
-                if low in _JOINERS and run and run[-1][0] not in _JOINERS and run[-1][1]:
-                    run.append((low, False))
+                if kind is not None and run and run[-1][0] not in _JOINERS and run[-1][1]:
+                    run.append((kind, False))
                     joined = True
                     continue
                 if run:
@@ -572,6 +607,22 @@ def candidate_phrases(text):
             if run:
                 phrases.extend(_ngrams(run) if joined else _plain_ngrams(run))
     return phrases, n_words
+
+
+_TOKEN_KINDS = {}  # memo of `_token_kind` (see MEMO_MAX)
+_UNSEEN = object()
+
+
+def _token_kind(tok):
+    """What a whitespace token is to `candidate_phrases`: ``(lower,
+    is_capitalised)`` for a candidate word, the joiner ("of", "&"), or None
+    (it ends a run)."""
+    word = _clean(tok)
+    low = word.lower()
+    if (len(word) > 1 and low not in keyphrase_stopwords() and _WORD.match(word)
+            and not (low.endswith("ed") and not word[0].isupper())):
+        return low, word[0].isupper()
+    return low if low in _JOINERS else None
 
 
 def _plain_ngrams(run):
