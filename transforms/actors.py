@@ -64,14 +64,18 @@ def trim_span(text, start, end, label):
         words = words[1:]
     if label == "PERSON":
         folded = [fold(text[a:b]).replace("-", " ") for a, b in words]
+        # strip the longest title the name starts with, and again: a title
+        # of n words matches when the first n words, folded, are exactly its words
+        titles, lengths = lexicon.title_set(), lexicon.title_lengths()
         changed = True
         while changed and len(words) > 1:
             changed = False
-            for seq in lexicon.titles():
-                n = len(seq)
-                if n < len(words) and tuple(" ".join(folded[:n]).split()) == seq:
-                    words, folded, changed = words[n:], folded[n:], True
-                    break
+            for n in lengths:
+                if n < len(words):
+                    key = tuple(" ".join(folded[:n]).split())
+                    if len(key) == n and key in titles:
+                        words, folded, changed = words[n:], folded[n:], True
+                        break
     if not words:
         return None
     s, e = words[0][0], words[-1][1]

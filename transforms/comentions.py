@@ -29,11 +29,11 @@ articles without a date) and per outlet.
 Counting never groups every article per pair. The three tables are split
 into the same parts (`pair_parts`: one part per 1,000 articles) by a hash of
 the pair (actor_a, actor_b); an article sends one element for each part its
-pairs fall in, ``(part, (period, outlet, pairs, n_sentences))``, and one
-GroupByKey by part brings a part's lists together. `SumPartFn` then sums a
-part for all three tables in one pass (`PartCounts`: the article counts are
-C-level `Counter.update` calls) and the part's rows are written as they are
-(`PARTITIONED`, see `transforms.sinks.WriteTables`). So a pair crosses the
+pairs fall in, ``(part, (period, outlet, actors_a, actors_b, n_sentences))``,
+and one GroupByKey by part brings a part's lists together. `SumPartFn` then
+makes them one Arrow table and sums it for all three tables with Arrow's
+group-by (C++), and the part's tables are written as they are (`PARTITIONED`,
+see `transforms.sinks.WriteTables`). So a pair crosses the
 shuffle once, inside its article's list, not as an element of its own (about
 57 pairs an article in news) nor once per table, and a worker holds the
 counts of one part at a time (about 60,000 pairs).
@@ -47,16 +47,17 @@ marginals) always use all of an article's actors.
 """
 import logging
 import math
-from collections import Counter
 from datetime import date, timedelta
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from transforms.articles import from_micros
 from transforms.outputs import ParDoWithOutputs
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
-from transforms.schemas import none_first
 from transforms.sinks import part_count, part_of_pairs, stat
 
 PERIODS = ("day", "week", "month")
@@ -147,8 +148,8 @@ def pair_parts(n_articles):
 
 class PairsFn(beam.DoFn):
     """Article -> its pairs, grouped by the part of the tables they belong
-    to: ``((index, total), (period, outlet, [(actor_a, actor_b)],
-    [n_sentences]))``, one element per part (main output; the two lists
+    to: ``((index, total), (period, outlet, [actor_a], [actor_b],
+    [n_sentences]))``, one element per part (main output; the three lists
     are parallel); the article id on CAPPED when the actor cap applied. An
     article sends at most `total` elements, however many pairs it has."""
 
@@ -170,120 +171,116 @@ class PairsFn(beam.DoFn):
         period = period and period.isoformat()  # keys must encode deterministically
         parts = {}  # a pair's rows go to the same part of each table
         for (a, b, n_sent), index in zip(pairs, part_of_pairs(pairs, total)):
-            ab, ns = parts.setdefault(index, ([], []))
-            ab.append((a, b))
-            ns.append(n_sent)
-        for index, (ab, ns) in sorted(parts.items()):
-            yield (index, total), (period, record["outlet"], ab, ns)
+            lists = parts.get(index)
+            if lists is None:
+                lists = parts[index] = ([], [], [])
+            lists[0].append(a)
+            lists[1].append(b)
+            lists[2].append(n_sent)
+        for index, (a, b, ns) in sorted(parts.items()):
+            yield (index, total), (period, record["outlet"], a, b, ns)
 
 
-class PartCounts:
-    """The summed counts of one part of the three tables, from its
-    per-article lists ``[(period, outlet, [(a, b)], [n_sentences])]`` (an
-    article lists a pair once):
-
-    * ``articles[(a, b)]``, ``sentences[(a, b)]`` (absent when 0);
-    * ``by_period[period] = (articles, sentences)`` and
-      ``by_outlet[outlet] = articles``, keyed by ``(a, b)`` in the same way.
-
-    The article counts are `Counter.update` calls (a C loop); only pairs
-    that share a sentence take a step in Python."""
-
-    def __init__(self, lists):
-        self.articles, self.sentences = Counter(), {}
-        self.by_period, self.by_outlet = {}, {}
-        for period, outlet, pairs, n_sentences in lists:
-            self.articles.update(pairs)
-            in_period = self.by_period.get(period)
-            if in_period is None:
-                in_period = self.by_period[period] = (Counter(), {})
-            in_period[0].update(pairs)
-            in_outlet = self.by_outlet.get(outlet)
-            if in_outlet is None:
-                in_outlet = self.by_outlet[outlet] = Counter()
-            in_outlet.update(pairs)
-            sentences, period_sentences = self.sentences, in_period[1]
-            for pair, n in zip(pairs, n_sentences):
-                if n:
-                    sentences[pair] = sentences.get(pair, 0) + n
-                    period_sentences[pair] = period_sentences.get(pair, 0) + n
+def part_pairs(lists):
+    """A part's per-article lists ``[(period, outlet, [actor_a], [actor_b],
+    [n_sentences])]`` -> one Arrow table of them, a row per article and
+    pair (an article lists a pair once)."""
+    periods, outlets, a_col, b_col, n_col = [], [], [], [], []
+    for period, outlet, a, b, ns in lists:
+        k = len(ns)
+        periods += [period] * k
+        outlets += [outlet] * k
+        a_col += a
+        b_col += b
+        n_col += ns
+    return pa.table({"period": pa.array(periods, pa.string()),
+                     "outlet": pa.array(outlets, pa.string()),
+                     "actor_a": pa.array(a_col, pa.string()),
+                     "actor_b": pa.array(b_col, pa.string()),
+                     "n_sentences": pa.array(n_col, pa.int64())})
 
 
-def _grouped_columns(table, groups, column, with_sentences):
-    """``{group: counts}`` -> `table`'s columns sorted by (group, actor_a,
-    actor_b), the group (period or outlet) in `column`, None first."""
-    columns = {column: [], "actor_a": [], "actor_b": [], "n_articles": []}
+def _summed(pairs, group, with_sentences):
+    """The rows of `pairs` summed by `group` (column names): ``n_articles``
+    (rows, an article's pair once) and, `with_sentences`, ``n_sentences``;
+    sorted by `group`, None first (`schemas.none_first`)."""
+    aggregates = [("n_sentences", "count")]
     if with_sentences:
-        columns["n_sentences"] = []
-    for group in sorted(groups, key=none_first):
-        articles, sentences = groups[group] if with_sentences else (groups[group], None)
-        keys = sorted(articles)
-        columns[column].extend([group] * len(keys))
-        columns["actor_a"].extend([k[0] for k in keys])
-        columns["actor_b"].extend([k[1] for k in keys])
-        columns["n_articles"].extend([articles[k] for k in keys])
-        if with_sentences:
-            columns["n_sentences"].extend([sentences.get(k, 0) for k in keys])
-    return {name: columns[name] for name in table.schema.names}
+        aggregates.append(("n_sentences", "sum"))
+    summed = pairs.group_by(group, use_threads=False).aggregate(aggregates)
+    columns = {name: summed.column(name) for name in group}
+    columns["n_articles"] = summed.column("n_sentences_count")
+    if with_sentences:
+        columns["n_sentences"] = summed.column("n_sentences_sum")
+    table = pa.table(columns)
+    # nulls first: sort by "is valid" (False < True) before each nullable key
+    keys = []
+    for name in group:
+        if table.column(name).null_count:
+            table = table.append_column(f"_valid_{name}", pc.is_valid(table.column(name)))
+            keys.append((f"_valid_{name}", "ascending"))
+        keys.append((name, "ascending"))
+    return table.take(pc.sort_indices(table, sort_keys=keys)).select(list(columns))
 
 
-def period_columns(by_period):
-    """`PartCounts.by_period` -> `comentions_by_period` columns. Periods
-    stay ISO date strings, as in the keys; the writer stores them as dates
-    (`sinks.arrow_table`). Date objects would cost Beam a pickle call each:
-    its coder has no case for them, and it encodes whole parts, some 60,000
-    rows, to estimate their size."""
-    return _grouped_columns(BY_PERIOD_TABLE, by_period, "period", with_sentences=True)
+def period_columns(pairs):
+    """`part_pairs` -> the `comentions_by_period` part (an Arrow table).
+    Periods stay ISO date strings (they sort as dates); the writer stores
+    them as dates (`sinks.arrow_table`)."""
+    return _summed(pairs, ["period", "actor_a", "actor_b"], with_sentences=True)
 
 
-def outlet_columns(by_outlet):
-    """`PartCounts.by_outlet` -> `comentions_by_outlet` columns."""
-    return _grouped_columns(BY_OUTLET_TABLE, by_outlet, "outlet", with_sentences=False)
+def outlet_columns(pairs):
+    """`part_pairs` -> the `comentions_by_outlet` part (an Arrow table)."""
+    return _summed(pairs, ["outlet", "actor_a", "actor_b"], with_sentences=False)
 
 
 class SumPartFn(beam.DoFn):
     """A grouped part ``((index, total), lists)`` -> the part of each table:
-    `comentions_by_period` and `comentions_by_outlet` as columns (tagged
-    BY_PERIOD, BY_OUTLET), and the summed pair counts ``((index, total),
-    (articles, sentences))`` (main output; see `PartCounts`), which
-    `ScorePairs` turns into `comentions` columns."""
+    `comentions_by_period` and `comentions_by_outlet` (tagged BY_PERIOD,
+    BY_OUTLET), and the summed pair counts ``((index, total), table of
+    actor_a, actor_b, n_articles, n_sentences)`` (main output), which
+    `ScorePairs` completes into the `comentions` part. The sums are Arrow's
+    group-by over the part's rows (`part_pairs`), a C++ hash aggregation:
+    a part holds about 60,000 pairs."""
 
     def process(self, part):
         index_total, lists = part
-        counts = PartCounts(lists)
+        pairs = part_pairs(lists)
         del lists
-        yield beam.pvalue.TaggedOutput(BY_PERIOD, (index_total, period_columns(counts.by_period)))
-        yield beam.pvalue.TaggedOutput(BY_OUTLET, (index_total, outlet_columns(counts.by_outlet)))
-        yield index_total, (counts.articles, counts.sentences)
+        yield beam.pvalue.TaggedOutput(BY_PERIOD, (index_total, period_columns(pairs)))
+        yield beam.pvalue.TaggedOutput(BY_OUTLET, (index_total, outlet_columns(pairs)))
+        yield index_total, _summed(pairs, ["actor_a", "actor_b"], with_sentences=True)
 
 
 def comention_part(part, n_total, actors, min_pair_articles):
-    """A summed part ``((index, total), (articles, sentences))`` -> ``(part,
-    comentions columns)``, sorted by (actor_a, actor_b); scores null below
+    """A summed part ``((index, total), table)`` (`SumPartFn`) -> ``(part,
+    comentions table)``, sorted by (actor_a, actor_b); scores null below
     `min_pair_articles` articles. `actors` maps each actor id to its
     ``(name, type, n_articles)``."""
-    index_total, (articles, sentences) = part
-    keys = sorted(articles)
-    a_col, b_col = [k[0] for k in keys], [k[1] for k in keys]
-    n_col = [articles[k] for k in keys]
+    index_total, summed = part
+    a_col, b_col = summed.column("actor_a"), summed.column("actor_b")
+    ids = pc.unique(pa.concat_arrays(a_col.chunks + b_col.chunks)) if len(summed) else \
+        pa.array([], pa.string())
+    info = list(map(actors.__getitem__, ids.to_pylist()))
+    at_a, at_b = pc.index_in(a_col, value_set=ids), pc.index_in(b_col, value_set=ids)
     columns = {"actor_a": a_col, "actor_b": b_col}
-    for side, ids in (("a", a_col), ("b", b_col)):
-        info = list(map(actors.__getitem__, ids))
-        columns["name_" + side] = [i[0] for i in info]
-        columns["type_" + side] = [i[1] for i in info]
-    columns["n_articles"] = n_col
-    columns["n_sentences"] = [sentences.get(k, 0) for k in keys]
-    pmi, npmi, llr = [], [], []
-    for a, b, n_ab in zip(a_col, b_col, n_col):
-        if n_ab >= min_pair_articles:
-            p, q, g = scores(n_ab, actors[a][2], actors[b][2], n_total)
-        else:
-            p = q = g = None
-        pmi.append(p)
-        npmi.append(q)
-        llr.append(g)
-    columns.update(pmi=pmi, npmi=npmi, llr=llr)
-    return index_total, {name: columns[name] for name in COMENTIONS_TABLE.schema.names}
+    for field, k in (("name", 0), ("type", 1)):
+        values = pa.array([i[k] for i in info], pa.string())
+        columns[field + "_a"], columns[field + "_b"] = values.take(at_a), values.take(at_b)
+    columns["n_articles"] = summed.column("n_articles")
+    columns["n_sentences"] = summed.column("n_sentences")
+    n_col = columns["n_articles"].to_pylist()
+    n = len(n_col)
+    pmi, npmi, llr = [None] * n, [None] * n, [None] * n
+    scored = [i for i, n_ab in enumerate(n_col) if n_ab >= min_pair_articles]
+    if scored:
+        ia, ib = at_a.to_pylist(), at_b.to_pylist()
+        for i in scored:
+            pmi[i], npmi[i], llr[i] = scores(n_col[i], info[ia[i]][2], info[ib[i]][2], n_total)
+    columns.update(pmi=pa.array(pmi, pa.float64()), npmi=pa.array(npmi, pa.float64()),
+                   llr=pa.array(llr, pa.float64()))
+    return index_total, pa.table({name: columns[name] for name in COMENTIONS_TABLE.schema.names})
 
 
 class CoMentions(beam.PTransform):

@@ -68,6 +68,18 @@ def titles():
 
 
 @lru_cache(maxsize=None)
+def title_set():
+    """`titles` as a set, for lookups."""
+    return frozenset(titles())
+
+
+@lru_cache(maxsize=None)
+def title_lengths():
+    """The lengths (in words) of the titles, longest first."""
+    return sorted({len(t) for t in titles()}, reverse=True)
+
+
+@lru_cache(maxsize=None)
 def conjoined():
     return frozenset(fold(n) for n in _lines("conjoined.txt"))
 

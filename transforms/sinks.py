@@ -59,8 +59,8 @@ def release_memory():
 
 class WritePartFn(beam.DoFn):
     """One part ``((index, total), rows)`` -> its Parquet file. `rows` are
-    columns ``{column: [values]}``, or row tuples (`row_tuple`), or with
-    `batched` lists of row tuples."""
+    columns ``{column: [values]}`` or an Arrow table (sorted already), or
+    row tuples (`row_tuple`), or with `batched` lists of row tuples."""
 
     def __init__(self, table, staging, batched=False):
         self._table = table
@@ -72,7 +72,7 @@ class WritePartFn(beam.DoFn):
         path = join(self._staging, self._table.name, part_name(index, total))
         if self._batched:
             rows = [row for batch in rows for row in batch]
-        if not isinstance(rows, dict):  # row tuples (see row_tuple): sort, transpose
+        if not isinstance(rows, (dict, pa.Table)):  # row tuples (row_tuple): sort, transpose
             rows = tuple_columns(self._table, rows)
         arrow = arrow_table(rows, self._table.schema)
         with FileSystems.create(path) as fh:
@@ -87,9 +87,11 @@ class WritePartFn(beam.DoFn):
 
 
 def arrow_table(columns, schema):
-    """Columns ``{column: [values]}`` -> a pyarrow Table of `schema`. A
-    date32 column may hold ISO date strings ("2023-10-16"; see
-    `comentions.period_columns`)."""
+    """Columns ``{column: [values]}``, or an Arrow table with those columns,
+    -> a pyarrow Table of `schema`. A date32 column may hold ISO date
+    strings ("2023-10-16"; see `comentions.period_columns`)."""
+    if isinstance(columns, pa.Table):
+        return columns.select(schema.names).cast(schema)
     arrays = []
     for field in schema:
         values = columns[field.name]
@@ -159,7 +161,10 @@ def part_of_pairs(pairs, total):
 
 
 def column_rows(columns):
-    """Columns ``{column: [values]}`` -> the list of row dicts (for tests and readers)."""
+    """Columns ``{column: [values]}``, or an Arrow table, -> the list of row
+    dicts (for tests and readers)."""
+    if isinstance(columns, pa.Table):
+        columns = columns.to_pydict()
     names = list(columns)
     return [dict(zip(names, values)) for values in zip(*columns.values())]
 

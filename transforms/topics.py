@@ -113,7 +113,7 @@ def _norm(word):
 
 # Per-word memos of this worker (a corpus repeats its words, so most lookups
 # hit); each is emptied when it reaches MEMO_MAX words, which bounds memory.
-MEMO_MAX = 200_000
+MEMO_MAX = 50_000
 _NORMED = {}
 
 
