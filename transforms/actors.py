@@ -35,8 +35,11 @@ import apache_beam as beam
 from transforms import lexicon
 from transforms.lexicon import fold, slug
 from transforms.outputs import ParDoWithOutputs
+from transforms.sinks import part_count, part_of
 
 LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
+ACTOR_SHARD_ARTICLES = 100_000  # articles whose actors one shard sums (actor_shards)
+MIN_ACTOR_SHARDS = 4
 MAJORITY = 0.75
 MIN_VOTES = 2
 HEADING_MAX = 120
@@ -334,9 +337,11 @@ def remap_article(record, merges):
 
 class RemapFn(beam.DoFn):
     """An article's record -> its `mentions` rows as one list (MENTIONS),
-    its final record (ARTICLE_ACTORS) and one partial per actor (main)."""
+    its final record (ARTICLE_ACTORS) and its actors' partials (main), one
+    ``(shard, {actor_id: partial})`` per shard of `actor_shards(n_articles)`
+    that its actors fall in: a few elements an article, not one per actor."""
 
-    def process(self, record, merges):
+    def process(self, record, merges, n_articles):
         mentions, partials = remap_article(record, merges)
         if mentions:
             article_id = record["article_id"]
@@ -351,8 +356,12 @@ class RemapFn(beam.DoFn):
             "mentions": [(m["start"], m["end"], m["actor_id"], m["label"], m["sentence"])
                          for m in mentions],
             "actors": sorted({(m["actor_id"], m["sentence"]) for m in mentions})})
+        shards = actor_shards(n_articles)
+        by_shard = {}
         for actor_id, p in partials.items():
-            yield actor_id, p
+            shard = part_of((actor_id,), shards)
+            by_shard.setdefault(shard, {})[actor_id] = p
+        yield from by_shard.items()
 
 
 def _add_counts(counts, other):
@@ -402,6 +411,49 @@ class ActorStatsFn(beam.CombineFn):
                 "n_mentions": acc["n_mentions"], "aliases": forms}
 
 
+def actor_shards(n_articles):
+    """How many shards the actors' statistics are summed in: one per
+    `ACTOR_SHARD_ARTICLES` articles, so that a worker holds the actors of
+    that many articles at a time, and at least `MIN_ACTOR_SHARDS`, so that
+    the final sums spread over the workers (one shard left one of two
+    workers idle for 1 s at 10,000 articles)."""
+    return max(MIN_ACTOR_SHARDS, part_count(n_articles, ACTOR_SHARD_ARTICLES))
+
+
+class ShardStatsFn(beam.CombineFn):
+    """Per-article partials ``{actor_id: partial}`` of one shard -> the
+    ``(actor_id, fields)`` of the `actors` rows of its actors: `ActorStatsFn`
+    per actor, over dicts of its accumulators."""
+
+    def __init__(self):
+        self._fn = ActorStatsFn()
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, partials):
+        fn = self._fn
+        for actor_id, p in partials.items():
+            a = acc.get(actor_id)
+            acc[actor_id] = fn.add_input(fn.create_accumulator() if a is None else a, p)
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = iter(accs)
+        out = next(accs, None)  # Beam lets the first accumulator be modified
+        if out is None:
+            return {}
+        fn = self._fn
+        for acc in accs:
+            for actor_id, a in acc.items():
+                mine = out.get(actor_id)
+                out[actor_id] = a if mine is None else fn.merge_accumulators([mine, a])
+        return out
+
+    def extract_output(self, acc):
+        return [(actor_id, self._fn.extract_output(a)) for actor_id, a in acc.items()]
+
+
 def _actor_row(kv):
     actor_id, stats = kv
     return dict(actor_id=actor_id, type=actor_id.split(":", 1)[0], **stats)
@@ -429,11 +481,12 @@ class ResolveActors(beam.PTransform):
                   | "ByShortForm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
                   | "GroupVotes" >> beam.GroupByKey()
                   | "DecideMerges" >> beam.FlatMap(decide_merges))
+        n_articles = analysed | "CountArticles" >> beam.combiners.Count.Globally()
         final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> ParDoWithOutputs(
             RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
-            merges=beam.pvalue.AsDict(merges))
+            merges=beam.pvalue.AsDict(merges), n_articles=beam.pvalue.AsSingleton(n_articles))
         actors = (final.partials
-                  | "ActorStats" >> beam.CombinePerKey(ActorStatsFn())
-                  | "ActorRows" >> beam.Map(_actor_row))
+                  | "ActorStats" >> beam.CombinePerKey(ShardStatsFn())
+                  | "ActorRows" >> beam.FlatMap(lambda kv: map(_actor_row, kv[1])))
         return {ARTICLES: local[ARTICLES], MENTIONS: final[MENTIONS], "actors": actors,
                 ARTICLE_ACTORS: final[ARTICLE_ACTORS]}
