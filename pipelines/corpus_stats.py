@@ -47,14 +47,17 @@ def build(p, opts, files, run_info):
     analysed = (unique
                 | "FindEntities" >> FindEntities(opts.spacy_model, opts.max_chars,
                                                  opts.batch_size, opts.quotes_parser))
-    actors = (analysed.articles
-              | "ProgressAnalysed" >> CountProgress({"analysed": None})
+    # one count of the analysed articles for every step that needs it (a
+    # global count costs two stages)
+    n_analysed = analysed.articles | "CountAnalysed" >> beam.combiners.Count.Globally()
+    actors = ((analysed.articles | "ProgressAnalysed" >> CountProgress({"analysed": None}),
+               n_analysed)
               | "ResolveActors" >> ResolveActors(opts.aliases, labels))
     # Topics and keyphrases read only the text: they run in the NLP stage,
     # before the corpus-wide actor merge, so the text need not wait for it.
     topics = analysed.articles | "Topics" >> Topics(
         opts.topics, opts.topics_replace, opts.period)
-    keyphrases = analysed.articles | "Keyphrases" >> Keyphrases()
+    keyphrases = (analysed.articles, n_analysed) | "Keyphrases" >> Keyphrases()
     duplicate_rows = duplicate | "DuplicateRows" >> beam.Map(
         lambda a: {k: v for k, v in a.items() if k != "text_hash"})
     tables = {
@@ -68,7 +71,6 @@ def build(p, opts, files, run_info):
     # One record per analysed article with its final actors, text and
     # sentence starts: the input of every per-article statistic below.
     article_actors = actors[ARTICLE_ACTORS]  # noqa: F841 (consumers follow)
-    n_analysed = analysed.articles | "CountAnalysed" >> beam.combiners.Count.Globally()
     comentions = (article_actors, actors["actors"], n_analysed) | "CoMentions" >> CoMentions(
         opts.period, opts.min_pair_articles, opts.max_actors_per_article)
     stats = comentions.pop("stats")  # figures for run.json

@@ -52,10 +52,12 @@ _POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
 _ACRONYM_AFTER = re.compile(r"\s*\(\s*([A-Z][A-Za-z&]{1,9})\s*\)")
 _MINOR = {"of", "the", "and", "for", "de", "du", "la", "in", "on", "at", "&", "to"}
 _SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
+_LETTER_WORD = re.compile(r"[A-Za-z][\w'’-]*")
+_NON_SPACE = re.compile(r"\S+")
 
 
 def _words(text, start, end):
-    return [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+    return [(m.start() + start, m.end() + start) for m in _NON_SPACE.finditer(text[start:end])]
 
 
 def trim_span(text, start, end, label):
@@ -141,7 +143,7 @@ def short_forms(key):
 
 
 def _initials(surface):
-    return "".join(w[0] for w in re.findall(r"[A-Za-z][\w'’-]*", surface)
+    return "".join(w[0] for w in _LETTER_WORD.findall(surface)
                    if w.lower() not in _MINOR).upper()
 
 
@@ -150,12 +152,13 @@ def _heading_lines(text):
     spans, pos = [], 0
     for line in text.split("\n"):
         stripped = line.strip()
-        words = re.findall(r"[A-Za-z][\w'’-]*", stripped)
-        if (stripped and len(stripped) <= HEADING_MAX and len(words) >= 3
-                and not any(ch.isdigit() for ch in stripped)
+        # the cheap tests first: most lines are paragraphs, longer than a heading
+        if (stripped and len(stripped) <= HEADING_MAX
                 and stripped[-1] not in ".!?:;\"”’,"
-                and sum(w[0].isupper() for w in words) >= 0.6 * len(words)):
-            spans.append((pos, pos + len(line)))
+                and not any(map(str.isdigit, stripped))):
+            words = _LETTER_WORD.findall(stripped)
+            if len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.6 * len(words):
+                spans.append((pos, pos + len(line)))
         pos += len(line) + 1
     return spans
 
@@ -462,7 +465,8 @@ def _actor_row(kv):
 class ResolveActors(beam.PTransform):
     """Analysed articles -> `articles` rows, `mentions` (one list of rows an
     article with mentions), `actors`, and
-    `article_actors`: one record per analysed (non-duplicate) article for the
+    `article_actors` (the input may be ``(analysed, n)``, `n` a one-element
+    count of them made elsewhere): one record per analysed (non-duplicate) article for the
     later statistics, ``{article_id, outlet, published, text, sents,
     mentions: [(start, end, actor_id, label, sentence)], actors: sorted
     [(actor_id, sentence)]}`` with final (corpus-merged) actor ids."""
@@ -472,7 +476,9 @@ class ResolveActors(beam.PTransform):
         self._aliases_path = aliases_path
         self._labels = labels
 
-    def expand(self, analysed):
+    def expand(self, pcolls):
+        # analysed articles, or (analysed, their count made elsewhere)
+        analysed, *counted = pcolls if isinstance(pcolls, tuple) else (pcolls,)
         local = analysed | "ResolveInArticle" >> ParDoWithOutputs(
             ResolveArticleFn(self._aliases_path, self._labels),
             main="votes", tags=[ARTICLES, ARTICLE_ACTORS])
@@ -481,7 +487,8 @@ class ResolveActors(beam.PTransform):
                   | "ByShortForm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
                   | "GroupVotes" >> beam.GroupByKey()
                   | "DecideMerges" >> beam.FlatMap(decide_merges))
-        n_articles = analysed | "CountArticles" >> beam.combiners.Count.Globally()
+        n_articles = counted[0] if counted else \
+            analysed | "CountArticles" >> beam.combiners.Count.Globally()
         final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> ParDoWithOutputs(
             RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
             merges=beam.pvalue.AsDict(merges), n_articles=beam.pvalue.AsSingleton(n_articles))

@@ -293,8 +293,9 @@ class CoMentions(beam.PTransform):
     outlet, published, mentions, actors``); `actors` its `actors` table rows,
     one for every actor of the records, whose name, type and n_articles (the
     records that name it: the marginals of the scores) the pair rows use;
-    `n_articles`, optional, a one-element count of the articles made before
-    them, which sets the number of parts (`pair_parts`)."""
+    `n_articles`, optional, a one-element count of the records made before
+    them (equal to the records' number: it is the N of the scores), which
+    also sets the number of parts (`pair_parts`)."""
 
     def __init__(self, period=DEFAULT_PERIOD, min_pair_articles=DEFAULT_MIN_PAIR_ARTICLES,
                  max_actors=DEFAULT_MAX_ACTORS):
@@ -307,17 +308,17 @@ class CoMentions(beam.PTransform):
 
     def expand(self, pcolls):
         article_actors, actors, *counted_before = pcolls
-        n_total = article_actors | "CountArticles" >> beam.combiners.Count.Globally()
         # The number of parts must be known as each article's pairs go out; a
         # count made by an earlier stage keeps the pairs in the stage that
         # makes the articles (a count of article_actors itself would hold
         # them, text and all, until it is done).
-        n_parts_basis = counted_before[0] if counted_before else n_total
+        n_total = counted_before[0] if counted_before else \
+            article_actors | "CountArticles" >> beam.combiners.Count.Globally()
         actor_info = actors | "ActorInfo" >> beam.Map(
             lambda r: (r["actor_id"], (r["name"], r["type"], r["n_articles"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
             PairsFn(self._period, self._max_actors), main="pairs", tags=[CAPPED],
-            n_articles=beam.pvalue.AsSingleton(n_parts_basis))
+            n_articles=beam.pvalue.AsSingleton(n_total))
         parts = (pairs["pairs"]
                  | "GroupPairs" >> beam.GroupByKey()
                  | "SumParts" >> ParDoWithOutputs(

@@ -72,6 +72,7 @@ words inside it when it scores at least half as high as each of them.
 import math
 import re
 from collections import Counter
+from operator import add
 from datetime import date
 from functools import lru_cache
 from importlib import resources
@@ -322,11 +323,11 @@ def _known(words, model):
 def _posterior(words, model):
     """Naive Bayes P(topic | words) over the model's topics (multinomial over
     the article's distinct model words, Laplace-smoothed, seed-count prior)."""
-    scores = list(model["prior"])
+    scores, logp = list(model["prior"]), model["logp"]
     for w in words:                     # sorted: the same sums on every worker
-        row = model["logp"].get(w)
+        row = logp.get(w)
         if row:
-            scores = [s + v for s, v in zip(scores, row)]
+            scores = list(map(add, scores, row))
     top = max(scores)
     exp = [math.exp(s - top) for s in scores]
     z = sum(exp)
@@ -730,7 +731,9 @@ class DocumentFrequencyFn(beam.CombineFn):
 
 class Keyphrases(beam.PTransform):
     """Article records -> `keyphrases` rows (TF-IDF over the whole corpus),
-    one list of rows an article (empty when it has no candidates).
+    one list of rows an article (empty when it has no candidates). The
+    input may be ``(articles, n)``, with `n` a one-element count of the
+    articles that the pipeline has made already (one stage less).
 
     Each article stays one element from its candidates to its rows; only the
     document frequencies are counted across the corpus (`DocumentFrequencyFn`,
@@ -744,9 +747,12 @@ class Keyphrases(beam.PTransform):
         super().__init__()
         self._k = k
 
-    def expand(self, articles):
+    def expand(self, pcolls):
+        # articles, or (articles, their count made elsewhere in the pipeline)
+        articles, *counted = pcolls if isinstance(pcolls, tuple) else (pcolls,)
         terms = articles | "CandidatePhrases" >> beam.Map(_article_terms)
-        n_docs = articles | "CountDocuments" >> beam.combiners.Count.Globally()
+        n_docs = counted[0] if counted else \
+            articles | "CountDocuments" >> beam.combiners.Count.Globally()
         df = terms | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequencyFn())
         return terms | "TopPhrases" >> beam.Map(
             _keyphrase_rows, n_docs=beam.pvalue.AsSingleton(n_docs),
