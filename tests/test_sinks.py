@@ -5,37 +5,37 @@ from datetime import date
 import pyarrow as pa
 
 from transforms.schemas import COMENTIONS_BY_PERIOD, MENTIONS, TABLES
-from transforms.sinks import arrow_table, part_of, part_of_pairs, row_tuple, tuple_columns
+from transforms.sinks import arrow_table, part_of, part_of_pairs, part_table, row_tuple
 
 
-def test_tuple_columns_sorts_by_the_sort_columns():
+def test_part_table_sorts_by_the_sort_columns():
     names = MENTIONS.schema.names
     rows = [{"article_id": "b", "actor_id": "GPE:x", "start": 5},
             {"article_id": "a", "actor_id": "GPE:y", "start": 30},
             {"article_id": "a", "actor_id": "GPE:z", "start": 4}]
-    columns = tuple_columns(MENTIONS, [row_tuple(names, r) for r in rows])
+    columns = part_table(MENTIONS, [row_tuple(names, r) for r in rows]).to_pydict()
     assert list(columns) == names
     assert columns["article_id"] == ["a", "a", "b"]
     assert columns["start"] == [4, 30, 5]  # numbers compare as numbers
     assert columns["actor_id"] == ["GPE:z", "GPE:y", "GPE:x"]
 
 
-def test_tuple_columns_puts_none_first_like_sort_key():
+def test_part_table_puts_none_first_like_sort_key():
     names = COMENTIONS_BY_PERIOD.schema.names
     rows = [{"period": date(2024, 2, 1), "actor_a": "a", "actor_b": "b"},
             {"period": None, "actor_a": "c", "actor_b": "d"},
             {"period": date(2024, 1, 1), "actor_a": "a", "actor_b": "c"},
             {"period": None, "actor_a": "a", "actor_b": "z"}]
-    columns = tuple_columns(COMENTIONS_BY_PERIOD, [row_tuple(names, r) for r in rows])
+    columns = part_table(COMENTIONS_BY_PERIOD, [row_tuple(names, r) for r in rows]).to_pydict()
     expected = sorted(rows, key=COMENTIONS_BY_PERIOD.sort_key)
     assert columns["period"] == [r["period"] for r in expected] \
         == [None, None, date(2024, 1, 1), date(2024, 2, 1)]
     assert columns["actor_b"] == ["z", "d", "c", "b"]
 
 
-def test_tuple_columns_of_no_rows_has_every_column():
+def test_part_table_of_no_rows_has_every_column():
     for table in TABLES.values():
-        assert tuple_columns(table, []) == {n: [] for n in table.schema.names}
+        assert part_table(table, []).to_pydict() == {n: [] for n in table.schema.names}
 
 
 def test_part_of_is_stable_and_in_range():
@@ -105,3 +105,10 @@ def test_batched_write_table_writes_the_same_parts(tmp_path):
     for name, frame in files[False].items():
         pd.testing.assert_frame_equal(files[True][name], frame)
     assert sum(len(f) for f in files[True].values()) == 1 + 2 + 3 + 1 + 2
+
+
+def test_part_table_orders_strings_as_python_does():
+    names = MENTIONS.schema.names
+    ids = ["b", "Z", "é", "a", "中", "ab", "", "Ä", "a b"]
+    rows = [row_tuple(names, {"article_id": i, "start": 0}) for i in ids]
+    assert part_table(MENTIONS, rows).column("article_id").to_pylist() == sorted(ids)

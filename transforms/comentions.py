@@ -58,7 +58,7 @@ from transforms.outputs import ParDoWithOutputs
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
-from transforms.sinks import part_count, part_of_pairs, stat
+from transforms.sinks import part_count, part_of_pairs, sort_table, stat
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
@@ -212,15 +212,7 @@ def _summed(pairs, group, with_sentences):
     columns["n_articles"] = summed.column("n_sentences_count")
     if with_sentences:
         columns["n_sentences"] = summed.column("n_sentences_sum")
-    table = pa.table(columns)
-    # nulls first: sort by "is valid" (False < True) before each nullable key
-    keys = []
-    for name in group:
-        if table.column(name).null_count:
-            table = table.append_column(f"_valid_{name}", pc.is_valid(table.column(name)))
-            keys.append((f"_valid_{name}", "ascending"))
-        keys.append((name, "ascending"))
-    return table.take(pc.sort_indices(table, sort_keys=keys)).select(list(columns))
+    return sort_table(pa.table(columns), group)
 
 
 def period_columns(pairs):

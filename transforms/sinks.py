@@ -14,7 +14,6 @@ fails before the commit leaves the previous output untouched.
 """
 import json
 import math
-import operator
 import os
 import posixpath
 import shutil
@@ -22,10 +21,11 @@ import zlib
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.schemas import TABLES, none_first
+from transforms.schemas import TABLES
 
 RUN_FILE = "run.json"
 
@@ -72,9 +72,10 @@ class WritePartFn(beam.DoFn):
         path = join(self._staging, self._table.name, part_name(index, total))
         if self._batched:
             rows = [row for batch in rows for row in batch]
-        if not isinstance(rows, (dict, pa.Table)):  # row tuples (row_tuple): sort, transpose
-            rows = tuple_columns(self._table, rows)
-        arrow = arrow_table(rows, self._table.schema)
+        if isinstance(rows, (dict, pa.Table)):  # columns, sorted by the producer
+            arrow = arrow_table(rows, self._table.schema)
+        else:  # row tuples (row_tuple)
+            arrow = part_table(self._table, rows)
         with FileSystems.create(path) as fh:
             pq.write_table(arrow, fh, compression="zstd")
         n_rows = arrow.num_rows
@@ -111,21 +112,28 @@ def row_tuple(names, row):
     return tuple(row.get(name) for name in names)
 
 
-def tuple_columns(table, rows):
-    """Row tuples -> columns, ``{column: [values]}`` in the table's column
-    order, sorted as `Table.sort_key` (None first). When no sort column
-    holds a None, which is the usual case, the plain tuple order is the same
-    and `itemgetter` sorts without building a key tuple per row."""
+def part_table(table, rows):
+    """Row tuples (`row_tuple`) -> the part as a pyarrow Table of `table`'s
+    schema, sorted as `Table.sort_key` (None first). Arrow sorts (C++): on
+    the benchmark's 141,084 mention rows Python's sort took 0.33 s."""
     names = table.schema.names
-    if not rows:
-        return {name: [] for name in names}
-    at = [names.index(c) for c in table.sort_by]
-    # (one list per column: zip(*rows) over 100,000 rows is several times slower)
-    if any(None in [r[i] for r in rows] for i in at):
-        rows = sorted(rows, key=lambda r: tuple(none_first(r[i]) for i in at))
-    else:
-        rows = sorted(rows, key=operator.itemgetter(*at))
-    return {name: [r[i] for r in rows] for i, name in enumerate(names)}
+    # one list per column: zip(*rows) over 100,000 rows is several times slower
+    columns = {name: [r[i] for r in rows] for i, name in enumerate(names)}
+    return sort_table(arrow_table(columns, table.schema), table.sort_by)
+
+
+def sort_table(arrow, keys):
+    """`arrow` sorted by the columns `keys`, ascending, nulls first (as
+    `schemas.none_first` sorts them; strings in code point order, as Python
+    compares them)."""
+    names, sort_keys = arrow.column_names, []
+    for name in keys:
+        column = arrow.column(name)
+        if column.null_count:  # False sorts before True: nulls first
+            arrow = arrow.append_column(f"{name} is valid", pc.is_valid(column))
+            sort_keys.append((f"{name} is valid", "ascending"))
+        sort_keys.append((name, "ascending"))
+    return arrow.take(pc.sort_indices(arrow, sort_keys=sort_keys)).select(names)
 
 
 def part_count(n, per_part):
