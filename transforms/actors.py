@@ -299,6 +299,32 @@ class ResolveArticleFn(beam.DoFn):
             yield vote
 
 
+class VoteCountFn(beam.CombineFn):
+    """The actor ids one short form votes for -> ``[(actor_id, n_articles)]``
+    (an article votes once for each pair): one combine keyed by the short
+    form, where counting the pairs and then grouping them by short form took
+    two shuffles."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, counts, actor_id):
+        counts[actor_id] = counts.get(actor_id, 0) + 1
+        return counts
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        out = next(accumulators, None)  # Beam lets the first accumulator be modified
+        if out is None:
+            return {}
+        for counts in accumulators:
+            _add_counts(out, counts)
+        return out
+
+    def extract_output(self, counts):
+        return list(counts.items())
+
+
 def decide_merges(short_and_votes):
     """(short_key, [(actor_id, n_articles), ...]) -> (short_key, actor_id)
     when one full name holds the large majority of the votes."""
@@ -483,9 +509,7 @@ class ResolveActors(beam.PTransform):
             ResolveArticleFn(self._aliases_path, self._labels),
             main="votes", tags=[ARTICLES, ARTICLE_ACTORS])
         merges = (local.votes
-                  | "CountVotes" >> beam.combiners.Count.PerElement()
-                  | "ByShortForm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
-                  | "GroupVotes" >> beam.GroupByKey()
+                  | "CountVotes" >> beam.CombinePerKey(VoteCountFn())
                   | "DecideMerges" >> beam.FlatMap(decide_merges))
         n_articles = counted[0] if counted else \
             analysed | "CountArticles" >> beam.combiners.Count.Globally()
