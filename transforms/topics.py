@@ -204,36 +204,45 @@ class Matcher:
         self._prefix_hits = {}  # memo: word -> (term, hits) of its longest prefix, or None
 
     def _prefix_hit(self, word):
-        memo = self._prefix_hits
-        if word in memo:
-            return memo[word]
-        if len(memo) > MEMO_MAX:
-            memo.clear()
-        hit = None
         for k in self.prefix_lengths:
             if k <= len(word) and word[:k] in self.prefixes:
-                hit = (word[:k] + "*", self.prefixes[word[:k]])
-                break
-        memo[word] = hit
-        return hit
+                return word[:k] + "*", self.prefixes[word[:k]]
+        return None
+
+    def _prefix_hits_of(self, words):
+        """``[_prefix_hit(w) for w in words]``, memoised (see MEMO_MAX)."""
+        memo = self._prefix_hits
+        out = [memo.get(w, _UNSEEN) for w in words]
+        if _UNSEEN in out:
+            if len(memo) > MEMO_MAX:
+                memo.clear()
+            for i, hit in enumerate(out):
+                if hit is _UNSEEN:
+                    out[i] = memo[words[i]] = self._prefix_hit(words[i])
+        return out
 
     def matches(self, words):
-        """Yield (term, [(code, weight)], position) for folded `words`."""
+        """Yield (term, [(code, weight)], position) for folded `words`: at
+        each position the longest term that starts there, else the word's
+        prefix term; the words of a matched term are not matched again."""
         normed = _normed(words)
-        max_len, terms, prefix_hit = self.max_len, self.terms, self._prefix_hit
-        i, n = 0, len(words)
-        while i < n:
-            for size in range(min(max_len.get(normed[i], 0), n - i), 0, -1):
+        longest = list(map(self.max_len.get, normed))  # None: no term starts with it
+        prefix = self._prefix_hits_of(words)
+        terms, n = self.terms, len(words)
+        free = 0  # the first word not inside a matched term
+        # only the positions where a term or a prefix may match (a quarter of news words)
+        for i in [i for i, hits in enumerate(zip(longest, prefix)) if hits[0] or hits[1]]:
+            if i < free:
+                continue
+            for size in range(min(longest[i] or 0, n - i), 0, -1):
                 hit = terms.get(tuple(normed[i:i + size]))
                 if hit:
                     yield " ".join(normed[i:i + size]), hit, i
-                    i += size
+                    free = i + size
                     break
             else:
-                hit = prefix_hit(words[i])
-                if hit:
-                    yield hit[0], hit[1], i
-                i += 1
+                if prefix[i]:
+                    yield prefix[i][0], prefix[i][1], i
 
 
 @lru_cache(maxsize=None)
@@ -431,7 +440,10 @@ def learn_topic_model(docs, rounds=None):
 
 class TopicEvidenceFn(beam.DoFn):
     """Article record -> (article_id, period, lexicon evidence, words): what
-    the later steps need of it (the record itself is left as it is)."""
+    the later steps need of it (the record itself is left as it is). The
+    words (`article_words`) travel as one space-joined string: two later
+    stages read them, and Beam decodes one string much faster than a
+    hundred (`_doc_words` splits them again)."""
 
     def __init__(self, user_path=None, replace=False, period=DEFAULT_PERIOD):
         self._user_path = user_path
@@ -448,11 +460,17 @@ class TopicEvidenceFn(beam.DoFn):
         text = text if isinstance(text, str) else ""
         words = folded_words(text)
         yield (article["article_id"], period,
-               dict(topic_evidence(text, self._matcher, words)), article_words(text, words))
+               dict(topic_evidence(text, self._matcher, words)),
+               " ".join(article_words(text, words)))
+
+
+def _doc_words(doc):
+    """A topic doc's words as `article_words` gave them (see TopicEvidenceFn)."""
+    return doc[3].split()
 
 
 def _seed_counts(doc, model=None):
-    _article_id, _period, evidence, words = doc
+    evidence, words = doc[2], _doc_words(doc)
     code = seed_topic(Counter(evidence), words, model)
     if code:
         yield code, words
@@ -503,7 +521,7 @@ class ClassifyTopicsFn(beam.DoFn):
         self._matcher = matcher(self._user_path, self._replace)
 
     def process(self, doc, model=None):
-        article_id, period, evidence, words = doc
+        article_id, period, evidence, words = doc[0], doc[1], doc[2], _doc_words(doc)
         yield beam.pvalue.TaggedOutput(_ARTICLE_PERIOD, period)
         for code, label, score, rank in rank_topics(Counter(evidence), words,
                                                     self._matcher, model):
