@@ -705,7 +705,10 @@ def _article_terms(article):
     return article["article_id"], Counter(phrases), n_words
 
 
+@lru_cache(maxsize=4096)
 def _idf(df, n_docs):
+    """Smoothed idf; cached: an article's phrases share a few df values
+    (most are in this article only, df 1)."""
     return math.log((1 + n_docs) / (1 + df)) + 1.0
 
 
@@ -714,7 +717,8 @@ def _keyphrase_rows(terms, n_docs, df, k=TOP_PHRASES):
     holds the phrases found in two or more articles; any other phrase has
     df 1."""
     article_id, counts, n_words = terms
-    scored = [(phrase, c / n_words * _idf(df.get(phrase, 1), n_docs))
+    df_of = df.get
+    scored = [(phrase, c / n_words * _idf(df_of(phrase, 1), n_docs))
               for phrase, c in counts.items()]
     return [{"article_id": article_id, "phrase": phrase, "score": round(score, 6), "rank": rank}
             for rank, (phrase, score) in enumerate(select_keyphrases(scored, k), 1)]
