@@ -126,3 +126,38 @@ def test_actor_stats_fallback_name_does_not_depend_on_merge_order():
         acc = fn.merge_accumulators([fn.add_input(fn.create_accumulator(), p) for p in order])
         assert fn.extract_output(acc) == {"name": "KIM", "n_articles": 2, "n_mentions": 2,
                                           "aliases": ["KIM", "Kim"]}
+
+
+def test_shard_stats_merge_leaves_the_other_accumulators_alone():
+    from transforms.actors import ShardStatsFn
+    fn = ShardStatsFn()
+    part = {"type": "GPE", "n_mentions": 2, "forms": {"U.S.": 2}, "names": {},
+            "alias_name": "United States"}
+    first = fn.add_input(fn.create_accumulator(), {"ORG:un": dict(part, type="ORG")})
+    second = fn.add_input(fn.create_accumulator(), {"GPE:united_states": part})
+    merged = fn.merge_accumulators([first, second])
+    fn.add_input(merged, {"GPE:united_states": part})
+    assert second["GPE:united_states"]["n_articles"] == 1   # not changed by the merge's user
+    assert dict(fn.extract_output(merged))["GPE:united_states"] == {
+        "name": "United States", "n_articles": 2, "n_mentions": 4, "aliases": ["U.S."]}
+
+
+def test_vote_counts_merge_in_any_order():
+    from transforms.actors import VoteCountFn
+    fn = VoteCountFn()
+    a = fn.add_input(fn.add_input(fn.create_accumulator(), "PERSON:xi_jinping"), "PERSON:xi_x")
+    b = fn.add_input(fn.create_accumulator(), "PERSON:xi_jinping")
+    for accs in ([dict(a), dict(b)], [dict(b), dict(a)]):
+        assert sorted(fn.extract_output(fn.merge_accumulators(accs))) == [
+            ("PERSON:xi_jinping", 2), ("PERSON:xi_x", 1)]
+
+
+def test_fold_keys_names_and_texts_alike():
+    from transforms.lexicon import fold, fold_words
+    assert fold("U.S.") == "us" and fold("José Ñúñez") == "jose nunez"
+    assert fold("Putin’s") == "putin's" and fold("ﬁnance Ⅸ") == "finance ix"
+    assert fold("e\u0301cole, A.B.C. and 3.5%") == "ecole abc and 35"
+    text = "Mr. Xi met U.S. officials in São Paulo.\n“It’s done,” said Ms. Kim."
+    assert fold_words(text) == fold(text).split() == [
+        "mr", "xi", "met", "us", "officials", "in", "sao", "paulo", "it's", "done", "said",
+        "ms", "kim"]

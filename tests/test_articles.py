@@ -124,3 +124,17 @@ def test_read_and_normalize_pipeline(tmp_path):
                     equal_to([("a.jsonl", 6), ("b.csv", 2), ("c.txt", 1),
                               ("d.jsonl.gz", 1), ("e.jsonl", 1), ("f.jsonl", 1)]),
                     label="Counts")
+
+
+def test_published_travels_as_microseconds():
+    from datetime import datetime, timezone
+    from transforms.articles import from_micros, to_micros
+    from transforms.comentions import period_start
+    for value in ("2023-04-03T10:00:00.123456+02:00", "1969-12-31T23:59:59Z", "0001-01-01",
+                  "9999-12-31T23:59:59.999999Z"):
+        dt = parse_published(value)
+        assert from_micros(to_micros(dt)) == dt
+        for period in ("day", "week", "month"):
+            assert period_start(to_micros(dt), period) == period_start(dt, period)
+    assert to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc)) == 1_000_000
+    assert to_micros(None) is None and period_start(None) is None

@@ -113,10 +113,13 @@ def _rows(out):
             for name in (COMENTIONS, BY_PERIOD, BY_OUTLET)} | {"stats": out["stats"]}
 
 
-def _run_small(period="month", min_pair_articles=2, max_actors=100, articles=ARTICLES):
+def _run_small(period="month", min_pair_articles=2, max_actors=100, articles=ARTICLES,
+               given_count=False):
     p = TestPipeline(runner=FnApiRunner())
-    out = ((p | "Articles" >> beam.Create(articles), p | "Actors" >> beam.Create(ACTORS))
-           | CoMentions(period, min_pair_articles, max_actors))
+    inputs = (p | "Articles" >> beam.Create(articles), p | "Actors" >> beam.Create(ACTORS))
+    if given_count:  # as the job passes its count of analysed articles (N of the scores)
+        inputs += (p | "N" >> beam.Create([len(articles)]),)
+    out = inputs | CoMentions(period, min_pair_articles, max_actors)
     return p, _rows(out)
 
 
@@ -128,9 +131,10 @@ def _row(a, b, n_art, n_sent, score=None):
             "n_sentences": n_sent, "pmi": pmi, "npmi": npmi, "llr": llr}
 
 
-def test_comentions_rows_exact():
+@pytest.mark.parametrize("given_count", [False, True])
+def test_comentions_rows_exact(given_count):
     # N = 5 analysed articles; P in 3, X in 3, B in 3, R in 2
-    p, out = _run_small()
+    p, out = _run_small(given_count=given_count)
     assert_that(out[COMENTIONS], equal_to([
         _row(B, P, 2, 2, scores(2, 3, 3, 5)),
         _row(B, R, 1, 0),
@@ -317,3 +321,14 @@ def test_reuters_scores_equal_pandas(shared, tmp_path):
     assert summary["rows"]["articles"] == 300 and 290 <= n_total <= 300
     print(f"reuters: N={n_total} pairs={len(merged)} "
           f"scored={int(merged.pmi.notna().sum())}")
+
+
+def test_part_sums_count_rows_and_put_none_first():
+    from transforms.comentions import _summed, part_pairs
+    pairs = part_pairs([("2023-10-01", "A", ["a", "a"], ["b", "c"], [1, 0]),
+                        (None, None, ["a"], ["b"], [2]),
+                        ("2023-10-01", "B", ["a"], ["b"], [0])])
+    by_period = _summed(pairs, ["period", "actor_a", "actor_b"], with_sentences=True)
+    assert by_period.to_pydict() == {
+        "period": [None, "2023-10-01", "2023-10-01"], "actor_a": ["a", "a", "a"],
+        "actor_b": ["b", "b", "c"], "n_articles": [1, 2, 1], "n_sentences": [2, 1, 0]}

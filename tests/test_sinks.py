@@ -67,7 +67,7 @@ def test_part_count_follows_the_articles_of_the_run():
 
 def test_arrow_table_stores_iso_date_strings_as_dates():
     schema = pa.schema([("period", pa.date32()), ("n", pa.int64())])
-    table = arrow_table({"period": [None, "2023-10-16"], "n": [1, 2]}, schema)
+    table = arrow_table(pa.table({"period": [None, "2023-10-16"], "n": [1, 2]}), schema)
     assert table.schema == schema
     assert table.column("period").to_pylist() == [None, date(2023, 10, 16)]
     same = arrow_table({"period": [None, date(2023, 10, 16)], "n": [1, 2]}, schema)

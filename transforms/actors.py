@@ -34,7 +34,7 @@ import apache_beam as beam
 
 from transforms import lexicon
 from transforms.lexicon import fold, slug
-from transforms.outputs import ParDoWithOutputs
+from transforms.outputs import ParDoWithOutputs, count_or_given
 from transforms.sinks import part_count, part_of
 
 LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
@@ -442,10 +442,12 @@ class ActorStatsFn(beam.CombineFn):
 
 def actor_shards(n_articles):
     """How many shards the actors' statistics are summed in: one per
-    `ACTOR_SHARD_ARTICLES` articles, so that a worker holds the actors of
-    that many articles at a time, and at least `MIN_ACTOR_SHARDS`, so that
-    the final sums spread over the workers (one shard left one of two
-    workers idle for 1 s at 10,000 articles)."""
+    `ACTOR_SHARD_ARTICLES` articles, so that a shard receives the partials of
+    about that many articles (an article's actors spread over the shards;
+    on a runner that does not pre-combine, such as DaskRunner, a worker holds
+    them all at once), and at least `MIN_ACTOR_SHARDS`, so that the final
+    sums spread over the workers (one shard left one of two workers idle for
+    1 s at 10,000 articles)."""
     return max(MIN_ACTOR_SHARDS, part_count(n_articles, ACTOR_SHARD_ARTICLES))
 
 
@@ -475,8 +477,8 @@ class ShardStatsFn(beam.CombineFn):
         fn = self._fn
         for acc in accs:
             for actor_id, a in acc.items():
-                mine = out.get(actor_id)
-                out[actor_id] = a if mine is None else fn.merge_accumulators([mine, a])
+                mine = out.get(actor_id)  # a copy, never the other accumulator's dict
+                out[actor_id] = fn.merge_accumulators([a] if mine is None else [mine, a])
         return out
 
     def extract_output(self, acc):
@@ -511,8 +513,7 @@ class ResolveActors(beam.PTransform):
         merges = (local.votes
                   | "CountVotes" >> beam.CombinePerKey(VoteCountFn())
                   | "DecideMerges" >> beam.FlatMap(decide_merges))
-        n_articles = counted[0] if counted else \
-            analysed | "CountArticles" >> beam.combiners.Count.Globally()
+        n_articles = count_or_given(analysed, counted, "CountArticles")
         final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> ParDoWithOutputs(
             RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
             merges=beam.pvalue.AsDict(merges), n_articles=beam.pvalue.AsSingleton(n_articles))

@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.articles import from_micros
-from transforms.outputs import ParDoWithOutputs
+from transforms.outputs import ParDoWithOutputs, count_or_given
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
 from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
@@ -204,7 +204,7 @@ def _summed(pairs, group, with_sentences):
     """The rows of `pairs` summed by `group` (column names): ``n_articles``
     (rows, an article's pair once) and, `with_sentences`, ``n_sentences``;
     sorted by `group`, None first (`schemas.none_first`)."""
-    aggregates = [("n_sentences", "count")]
+    aggregates = [("n_sentences", "count", pc.CountOptions(mode="all"))]  # rows
     if with_sentences:
         aggregates.append(("n_sentences", "sum"))
     summed = pairs.group_by(group, use_threads=False).aggregate(aggregates)
@@ -278,8 +278,9 @@ def comention_part(part, n_total, actors, min_pair_articles):
 class CoMentions(beam.PTransform):
     """(article_actors, actors rows[, n_articles]) -> {"comentions",
     "comentions_by_period", "comentions_by_outlet": each table as whole parts,
-    ``((index, total), columns)`` (`PARTITIONED`; `transforms.sinks.column_rows`
-    turns a part back into rows), "stats": the capped-articles figure}.
+    ``((index, total), Arrow table)``, sorted (`PARTITIONED`;
+    `transforms.sinks.column_rows` turns a part back into rows), "stats": the
+    capped-articles figure}.
 
     `article_actors` is ResolveActors' per-article record (``article_id,
     outlet, published, mentions, actors``); `actors` its `actors` table rows,
@@ -304,8 +305,7 @@ class CoMentions(beam.PTransform):
         # count made by an earlier stage keeps the pairs in the stage that
         # makes the articles (a count of article_actors itself would hold
         # them, text and all, until it is done).
-        n_total = counted_before[0] if counted_before else \
-            article_actors | "CountArticles" >> beam.combiners.Count.Globally()
+        n_total = count_or_given(article_actors, counted_before, "CountArticles")
         actor_info = actors | "ActorInfo" >> beam.Map(
             lambda r: (r["actor_id"], (r["name"], r["type"], r["n_articles"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(

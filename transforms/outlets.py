@@ -103,31 +103,6 @@ class OutletStatsFn(beam.CombineFn):
         return acc
 
 
-class DistinctCountFn(beam.CombineFn):
-    """Sets (an article's actors) -> how many distinct members they hold.
-    One element an article crosses to the combine, not one per actor; the
-    accumulator is the union (a set, which Beam's coder encodes natively)."""
-
-    def create_accumulator(self):
-        return set()
-
-    def add_input(self, acc, members):
-        acc |= members
-        return acc
-
-    def merge_accumulators(self, accs):
-        accs = iter(accs)
-        out = next(accs, None)  # Beam lets the first accumulator be modified
-        if out is None:
-            return set()
-        for acc in accs:
-            out |= acc
-        return out
-
-    def extract_output(self, acc):
-        return len(acc)
-
-
 def _article_part(row):
     if row.get("duplicate_of"):
         return _key(row["outlet"]), {"n_duplicates": 1}
@@ -152,10 +127,10 @@ class OutletStats(beam.PTransform):
         quotes = inputs["quotes"] | "QuoteCounts" >> beam.Map(
             lambda q: (_key(q["outlet"]), {"n_quotes": 1}))
         actors = (inputs["article_actors"]
-                  | "OutletActors" >> beam.Map(
-                      lambda a: (_key(a["outlet"]), {m[2] for m in a["mentions"]}))
-                  | "DistinctOutletActors" >> beam.CombinePerKey(DistinctCountFn())
-                  | "ActorCounts" >> beam.MapTuple(lambda key, n: (key, {"n_actors": n})))
+                  | "OutletActors" >> beam.FlatMap(
+                      lambda a: {(_key(a["outlet"]), m[2]) for m in a["mentions"]})
+                  | "DistinctOutletActors" >> beam.Distinct()
+                  | "ActorCounts" >> beam.Map(lambda kv: (kv[0], {"n_actors": 1})))
         return ((articles, quotes, actors)
                 | "AllOutletParts" >> beam.Flatten()
                 | "OutletStats" >> beam.CombinePerKey(OutletStatsFn())

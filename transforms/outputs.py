@@ -60,6 +60,13 @@ def routes_tags_wrongly(pipeline):
     return type(getattr(pipeline, "runner", None)).__name__ == "DaskRunner"
 
 
+def count_or_given(pcoll, given, label):
+    """The one-element count of `pcoll`: ``given[0]`` when the caller passed
+    one made elsewhere in the pipeline (a global count costs two stages),
+    else a new count applied as `label`."""
+    return given[0] if given else pcoll | label >> beam.combiners.Count.Globally()
+
+
 def _select(pair, tag):
     if pair[0] == tag:
         yield pair[1]

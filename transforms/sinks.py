@@ -89,18 +89,13 @@ class WritePartFn(beam.DoFn):
 
 def arrow_table(columns, schema):
     """Columns ``{column: [values]}``, or an Arrow table with those columns,
-    -> a pyarrow Table of `schema`. A date32 column may hold ISO date
-    strings ("2023-10-16"; see `comentions.period_columns`)."""
+    -> a pyarrow Table of `schema`. An Arrow table is cast to the schema: its
+    date32 columns may be ISO date strings ("2023-10-16"; the co-mention
+    parts' periods, see `comentions.period_columns`)."""
     if isinstance(columns, pa.Table):
         return columns.select(schema.names).cast(schema)
-    arrays = []
-    for field in schema:
-        values = columns[field.name]
-        if pa.types.is_date32(field.type) and any(isinstance(v, str) for v in values):
-            arrays.append(pa.array(values, pa.string()).cast(field.type))
-        else:
-            arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays([pa.array(columns[field.name], field.type) for field in schema],
+                                schema=schema)
 
 
 def row_tuple(names, row):
@@ -390,8 +385,8 @@ class WriteTables(beam.PTransform):
     names to row PCollections; for the tables named in `batched`, to
     PCollections of row lists (one an article); for the tables named in
     `partitioned`, to PCollections of whole parts, ``((index, total), rows)``, that the
-    producer has already grouped (the co-mention tables; `rows` may be
-    columns ``{column: [values]}``). `counts` holds per-file ``(source_file,
+    producer has already grouped and sorted (the co-mention tables; `rows` are
+    an Arrow table, or columns ``{column: [values]}``). `counts` holds per-file ``(source_file,
     units)`` read counts, `stats` holds `stat(...)` figures for run.json.
 
     The result is a PCollection holding the run summary: the single leaf

@@ -72,10 +72,10 @@ words inside it when it scores at least half as high as each of them.
 import math
 import re
 from collections import Counter
-from operator import add
 from datetime import date
 from functools import lru_cache
 from importlib import resources
+from operator import add
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -83,7 +83,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.articles import FURNITURE
 from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
 from transforms.lexicon import fold, fold_words
-from transforms.outputs import ParDoWithOutputs
+from transforms.outputs import ParDoWithOutputs, count_or_given
 
 MIN_EVIDENCE = 2.0
 MIN_SHARE = 0.15
@@ -113,22 +113,29 @@ def _norm(word):
 
 
 # Per-word memos of this worker (a corpus repeats its words, so most lookups
-# hit); each is emptied when it reaches MEMO_MAX words, which bounds memory.
+# hit); each is emptied before a miss is added once it holds MEMO_MAX words,
+# which bounds memory.
 MEMO_MAX = 50_000
 _NORMED = {}
+_UNSEEN = object()
+
+
+def memo_map(memo, fn, keys):
+    """``[fn(k) for k in keys]``, looked up in and added to the dict `memo`
+    (see MEMO_MAX); `fn` may return None."""
+    out = [memo.get(k, _UNSEEN) for k in keys]
+    if _UNSEEN in out:
+        if len(memo) > MEMO_MAX:
+            memo.clear()
+        for i, value in enumerate(out):
+            if value is _UNSEEN:
+                out[i] = memo[keys[i]] = fn(keys[i])
+    return out
 
 
 def _normed(words):
     """``[_norm(w) for w in words]``, memoised."""
-    memo = _NORMED
-    out = list(map(memo.get, words))
-    if None in out:
-        if len(memo) > MEMO_MAX:
-            memo.clear()
-        for i, n in enumerate(out):
-            if n is None:
-                out[i] = memo[words[i]] = _norm(words[i])
-    return out
+    return memo_map(_NORMED, _norm, words)
 
 
 def parse_vocabulary(text, source="vocabulary"):
@@ -210,16 +217,8 @@ class Matcher:
         return None
 
     def _prefix_hits_of(self, words):
-        """``[_prefix_hit(w) for w in words]``, memoised (see MEMO_MAX)."""
-        memo = self._prefix_hits
-        out = [memo.get(w, _UNSEEN) for w in words]
-        if _UNSEEN in out:
-            if len(memo) > MEMO_MAX:
-                memo.clear()
-            for i, hit in enumerate(out):
-                if hit is _UNSEEN:
-                    out[i] = memo[words[i]] = self._prefix_hit(words[i])
-        return out
+        """``[_prefix_hit(w) for w in words]``, memoised."""
+        return memo_map(self._prefix_hits, self._prefix_hit, words)
 
     def matches(self, words):
         """Yield (term, [(code, weight)], position) for folded `words`: at
@@ -629,7 +628,6 @@ def candidate_phrases(text):
 
 
 _TOKEN_KINDS = {}  # memo of `_token_kind` (see MEMO_MAX)
-_UNSEEN = object()
 
 
 def _token_kind(tok):
@@ -773,8 +771,7 @@ class Keyphrases(beam.PTransform):
         # articles, or (articles, their count made elsewhere in the pipeline)
         articles, *counted = pcolls if isinstance(pcolls, tuple) else (pcolls,)
         terms = articles | "CandidatePhrases" >> beam.Map(_article_terms)
-        n_docs = counted[0] if counted else \
-            articles | "CountDocuments" >> beam.combiners.Count.Globally()
+        n_docs = count_or_given(articles, counted, "CountDocuments")
         df = terms | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequencyFn())
         return terms | "TopPhrases" >> beam.Map(
             _keyphrase_rows, n_docs=beam.pvalue.AsSingleton(n_docs),
