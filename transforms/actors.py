@@ -34,7 +34,7 @@ import apache_beam as beam
 
 from transforms import lexicon
 from transforms.lexicon import fold, slug
-from transforms.outputs import ParDoWithOutputs, count_or_given
+from transforms.outputs import ParDoWithOutputs, count_or_given, merge_into_first
 from transforms.sinks import part_count, part_of
 
 LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
@@ -313,13 +313,7 @@ class VoteCountFn(beam.CombineFn):
         return counts
 
     def merge_accumulators(self, accumulators):
-        accumulators = iter(accumulators)
-        out = next(accumulators, None)  # Beam lets the first accumulator be modified
-        if out is None:
-            return {}
-        for counts in accumulators:
-            _add_counts(out, counts)
-        return out
+        return merge_into_first(accumulators, _add_counts, dict)
 
     def extract_output(self, counts):
         return list(counts.items())
@@ -470,16 +464,13 @@ class ShardStatsFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs):
-        accs = iter(accs)
-        out = next(accs, None)  # Beam lets the first accumulator be modified
-        if out is None:
-            return {}
+        return merge_into_first(accs, self._merge, dict)
+
+    def _merge(self, out, acc):
         fn = self._fn
-        for acc in accs:
-            for actor_id, a in acc.items():
-                mine = out.get(actor_id)  # a copy, never the other accumulator's dict
-                out[actor_id] = fn.merge_accumulators([a] if mine is None else [mine, a])
-        return out
+        for actor_id, a in acc.items():
+            mine = out.get(actor_id)  # a copy, never the other accumulator's dict
+            out[actor_id] = fn.merge_accumulators([a] if mine is None else [mine, a])
 
     def extract_output(self, acc):
         return [(actor_id, self._fn.extract_output(a)) for actor_id, a in acc.items()]

@@ -67,6 +67,19 @@ def count_or_given(pcoll, given, label):
     return given[0] if given else pcoll | label >> beam.combiners.Count.Globally()
 
 
+def merge_into_first(accumulators, merge, empty):
+    """A CombineFn's `merge_accumulators`: `merge(first, other)` folds every
+    other accumulator into the first, the one Beam lets it modify; `empty()`
+    when there are none."""
+    accumulators = iter(accumulators)
+    first = next(accumulators, None)
+    if first is None:
+        return empty()
+    for other in accumulators:
+        merge(first, other)
+    return first
+
+
 def _select(pair, tag):
     if pair[0] == tag:
         yield pair[1]

@@ -83,7 +83,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.articles import FURNITURE
 from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
 from transforms.lexicon import fold, fold_words
-from transforms.outputs import ParDoWithOutputs, count_or_given
+from transforms.outputs import ParDoWithOutputs, count_or_given, merge_into_first
 
 MIN_EVIDENCE = 2.0
 MIN_SHARE = 0.15
@@ -737,13 +737,7 @@ class DocumentFrequencyFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs):
-        accs = iter(accs)
-        out = next(accs, None)  # Beam lets the first accumulator be modified
-        if out is None:
-            return self.create_accumulator()
-        for acc in accs:
-            out.update(acc)
-        return out
+        return merge_into_first(accs, Counter.update, self.create_accumulator)
 
     def extract_output(self, acc):
         return {phrase: n for phrase, n in acc.items() if n > 1}
