@@ -56,8 +56,6 @@ import pyarrow.compute as pc
 from transforms.articles import from_micros
 from transforms.outputs import ParDoWithOutputs, count_or_given
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
-from transforms.schemas import COMENTIONS_BY_OUTLET as BY_OUTLET_TABLE
-from transforms.schemas import COMENTIONS_BY_PERIOD as BY_PERIOD_TABLE
 from transforms.sinks import part_count, part_of_pairs, sort_table, stat
 
 PERIODS = ("day", "week", "month")
