@@ -105,6 +105,7 @@ class ReplayFn(nlp_step.EntitiesFn):
             with open(path, "rb") as fh:
                 seen.update(pickle.load(fh))
         self._nlp = _Replayed(seen)
+        nlp_step.settle_heap()  # as the real step's setup does
 
 
 def use(fn_class, folder):

@@ -111,3 +111,13 @@ def test_batch_keys_spread_text_evenly():
     assert spread(keyed) < 0.1
     # the same texts with one hash per article, as before
     assert spread([(zlib.crc32(a["article_id"].encode()) % n, a) for a in articles]) > 0.15
+
+
+def test_settle_heap_freezes_once_and_raises_the_young_threshold():
+    import subprocess
+    import sys
+    code = ("import gc; from transforms import nlp; nlp.settle_heap(); n = gc.get_freeze_count(); "
+            "x = [[] for _ in range(1000)]; nlp.settle_heap(); "
+            "print(n > 0, gc.get_freeze_count() == n, gc.get_threshold()[0] == nlp.GC_THRESHOLD)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
