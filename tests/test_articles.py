@@ -8,7 +8,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.articles import (NormalizeArticles, normalize_record, parse_published,
+from transforms.articles import (FURNITURE, NormalizeArticles, _at_start, is_furniture,
+                                 normalize_record, parse_published,
                                  strip_furniture, text_hash)
 from transforms.read import ReadRecords, expand_inputs
 
@@ -138,3 +139,21 @@ def test_published_travels_as_microseconds():
             assert period_start(to_micros(dt), period) == period_start(dt, period)
     assert to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc)) == 1_000_000
     assert to_micros(None) is None and period_start(None) is None
+
+
+@pytest.mark.parametrize("pattern, rest", [
+    ("^a|b", None), (r"^by (x|y)\b", r"by (x|y)\b"), ("^[|]x", "[|]x"), ("^a[)]|b", None),
+    (r"^a\|b", r"a\|b"), ("^[]|]x", "[]|]x"), ("^[^]|]x|y", None), ("a", None), ("^(a)|b", None)])
+def test_only_a_caret_that_anchors_the_whole_pattern_counts(pattern, rest):
+    assert _at_start(pattern) == rest
+
+
+def test_combined_furniture_regexes_match_where_any_pattern_does(seed_text):
+    lines = [ln.strip() for ln in seed_text.splitlines()] + [
+        "Sign up for our newsletter", "sign upx", "Read more", "read more about it", "© 2024",
+        "x ©", "Advertisement", "advertisement here", "Terms of Service apply",
+        "our privacy policy", "Related stories", "related:", "Follow us on Twitter",
+        "Download the app", "COPYRIGHT 2020", "ſubscribe now", "all rights reserved."]
+    found = [ln for ln in lines if is_furniture(ln)]
+    assert found == [ln for ln in lines if any(p.search(ln) for p in FURNITURE)]
+    assert len(found) >= 12

@@ -45,6 +45,47 @@ def _load_patterns(name):
 
 
 FURNITURE = _load_patterns("furniture.txt")
+
+
+def _at_start(pattern):
+    """`pattern` without its leading "^", if that "^" anchors all of it (no
+    "|" outside groups and character classes); else None."""
+    if not pattern.startswith("^"):
+        return None
+    depth, i, n = 0, 1, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 1                      # the escaped character
+        elif ch == "[":                 # a class: up to its closing "]"
+            i += 2 if pattern[i + 1:i + 2] == "^" else 1
+            i += 1 if pattern[i:i + 1] == "]" else 0   # "[]...]": a literal "]"
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return None
+        i += 1
+    return pattern[1:]
+
+
+def _combine(patterns):
+    """Two regexes that match a line where any of `patterns` does: one for
+    the patterns anchored at the start (tried at position 0 only), one for
+    the others. Two calls a line instead of one per pattern: 43 instead of
+    69 us an article on benchmark texts."""
+    starts = [_at_start(p.pattern) for p in patterns]
+    start = [s for s in starts if s is not None]
+    anywhere = [p.pattern for p, s in zip(patterns, starts) if s is None]
+    never = r"(?!)"
+    return (re.compile("|".join(f"(?:{s})" for s in start) or never, re.IGNORECASE),
+            re.compile("|".join(f"(?:{a})" for a in anywhere) or never, re.IGNORECASE))
+
+
+_FURNITURE_START, _FURNITURE_ANYWHERE = _combine(FURNITURE)
 TRAILER = re.compile(r"^\s*From\s+((?:The\s+)?[A-Z][\w&.'’-]*(?:\s+[A-Z&][\w&.'’-]*){0,5})\s*$")
 FURNITURE_WINDOW = 15      # only the last lines of an article are examined
 SHORT_LINE = 120           # furniture blocks are made of short lines
@@ -69,8 +110,9 @@ def clean_text(text):
     return text
 
 
-def _is_furniture(line):
-    return any(p.search(line) for p in FURNITURE)
+def is_furniture(line):
+    """Whether any FURNITURE pattern matches the (stripped) line."""
+    return bool(_FURNITURE_START.match(line) or _FURNITURE_ANYWHERE.search(line))
 
 
 def strip_furniture(text):
@@ -95,7 +137,7 @@ def strip_furniture(text):
     for i in range(last - 1, first - 1, -1):
         if len(lines[i].strip()) > SHORT_LINE:
             break
-        if _is_furniture(lines[i].strip()):
+        if is_furniture(lines[i].strip()):
             cut = i
     outlet = None
     j = cut
