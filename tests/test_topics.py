@@ -208,6 +208,13 @@ def test_corpus_model_by_hand(monkeypatch):
                         ("b", ("vote",)), ("c", ("vote",))]:   # c: under MIN_TOPIC_SEEDS
         counts.add(code, words)
     model = SeedCounts().merge(counts).model()
+    halves = [SeedCounts(), SeedCounts()]
+    for i, (code, words) in enumerate([("a", ("goal", "match")), ("b", ("vote",)),
+                                       ("a", ("goal", "coach")), ("a", ("goal",)),
+                                       ("b", ("vote", "match")), ("c", ("vote",)), ("b", ("vote",))]):
+        halves[i % 2].add(code, words)
+    assert halves[0].merge(halves[1]).model() == model  # partial counts merge in any order
+    assert halves[0].words["c"] is not halves[1].words["c"]  # merged-in counts are copied
     assert model["topics"] == ["a", "b"] and model["seeds"] == {"a": 3, "b": 3}
     assert model["prior"] == pytest.approx([math.log(1 / 2), math.log(1 / 2)])
     # vocabulary: words in >= 2 seeds of a and b (coach: 1) = goal, match, vote;

@@ -80,7 +80,7 @@ from operator import add
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.articles import FURNITURE
+from transforms.articles import is_furniture
 from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
 from transforms.lexicon import fold, fold_words
 from transforms.outputs import ParDoWithOutputs, count_or_given, merge_into_first
@@ -381,16 +381,25 @@ class SeedCounts:
 
     def __init__(self):
         self.seeds = Counter()       # code -> seed articles
-        self.words = Counter()       # (code, word) -> seed articles with the word
+        self.words = {}              # code -> Counter(word -> seed articles with it)
 
     def add(self, code, words):
+        """One seed of topic `code` with its distinct `words`."""
         self.seeds[code] += 1
-        self.words.update((code, w) for w in words)
+        counts = self.words.get(code)
+        if counts is None:
+            counts = self.words[code] = Counter()
+        counts.update(words)         # C-speed counting of a word list
         return self
 
     def merge(self, other):
         self.seeds.update(other.seeds)
-        self.words.update(other.words)
+        for code, counts in other.words.items():
+            mine = self.words.get(code)
+            if mine is None:
+                self.words[code] = Counter(counts)
+            else:
+                mine.update(counts)
         return self
 
     def model(self):
@@ -400,19 +409,18 @@ class SeedCounts:
         n_seeds = sum(self.seeds[c] for c in topics)
         if len(topics) < 2 or n_seeds < MIN_SEEDS:
             return None
-        index = {c: i for i, c in enumerate(topics)}
-        df, seen = {}, Counter()
-        for (code, w), n in self.words.items():
-            if code in index:
-                df.setdefault(w, [0] * len(topics))[index[code]] = n
-                seen[w] += n
+        per_topic = [self.words.get(c, {}) for c in topics]
+        seen = Counter()
+        for counts in per_topic:
+            seen.update(counts)
         vocab = sorted(w for w, n in seen.items() if n >= MIN_WORD_SEEDS)
-        mass = [0] * len(topics)
-        for w in vocab:
-            mass = [a + b for a, b in zip(mass, df[w])]
+        rows = {w: [counts.get(w, 0) for counts in per_topic] for w in vocab}
+        # integer sums: the same whatever the order
+        mass = [sum(counts[w] for w in vocab if w in counts) for counts in per_topic]
         size = len(vocab)
-        logp = {w: [math.log((n + 1) / (mass[i] + size)) for i, n in enumerate(df[w])]
-                for w in vocab}
+        denominators = [m + size for m in mass]
+        logp = {w: [math.log((n + 1) / d) for n, d in zip(row, denominators)]
+                for w, row in rows.items()}
         prior = [math.log(self.seeds[c] / n_seeds) for c in topics]
         return {"topics": topics, "prior": prior, "logp": logp,
                 "seeds": {c: self.seeds[c] for c in topics}}
@@ -603,7 +611,7 @@ def candidate_phrases(text):
     phrases, n_words = [], 0
     for line in (text or "").splitlines():
         line = line.strip()
-        if not line or any(p.search(line) for p in FURNITURE):
+        if not line or is_furniture(line):
             continue
         for clause in _CLAUSE.split(line):
             run, joined = [], False  # [(lower, is_capitalised)]; a joiner in it
