@@ -1,6 +1,8 @@
 """Actor merging on real text: the seed article, and each rule alone."""
 from collections import Counter
 
+import pytest
+
 from transforms import lexicon
 from transforms.actors import (ActorStatsFn, decide_merges, remap_article, resolve_article,
                                split_conjoined, trim_span)
@@ -113,6 +115,13 @@ def test_user_aliases_file_wins(tmp_path):
     assert table["beeb"] == ("ORG:bbc", "ORG", "BBC")
     assert table["america"][0] == "GPE:americas"
     assert table["us"][0] == "GPE:united_states"
+
+
+def test_alias_ids_with_a_control_character_are_refused(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("alias,actor_id,name\nBeeb,ORG:b\x1fbc,BBC\n")
+    with pytest.raises(ValueError, match="control character"):
+        lexicon.aliases(str(path))
 
 
 def test_actor_stats_fallback_name_does_not_depend_on_merge_order():

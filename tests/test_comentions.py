@@ -324,11 +324,29 @@ def test_reuters_scores_equal_pandas(shared, tmp_path):
 
 
 def test_part_sums_count_rows_and_put_none_first():
-    from transforms.comentions import _summed, part_pairs
-    pairs = part_pairs([("2023-10-01", "A", ["a", "a"], ["b", "c"], [1, 0]),
-                        (None, None, ["a"], ["b"], [2]),
-                        ("2023-10-01", "B", ["a"], ["b"], [0])])
+    from transforms.comentions import _summed, pack_counts, pack_ids, part_pairs
+    pairs = part_pairs([(period, outlet, pack_ids(a), pack_ids(b), pack_counts(n))
+                        for period, outlet, a, b, n in [
+                            ("2023-10-01", "A", ["a", "a"], ["b", "c"], [1, 0]),
+                            (None, None, ["a"], ["b"], [2]),
+                            ("2023-10-01", "B", ["a"], ["b"], [0])]])
     by_period = _summed(pairs, ["period", "actor_a", "actor_b"], with_sentences=True)
     assert by_period.to_pydict() == {
         "period": [None, "2023-10-01", "2023-10-01"], "actor_a": ["a", "a", "a"],
         "actor_b": ["b", "b", "c"], "n_articles": [1, 2, 1], "n_sentences": [2, 1, 0]}
+
+
+def test_part_pairs_unpacks_what_pairs_fn_packed():
+    from transforms.comentions import pack_counts, pack_ids, part_pairs
+    elements = [("2023-10-01", "Daily A", ["GPE:beijing", "PERSON:josé_garcía"],
+                 ["PERSON:xi", "PERSON:zoë"], [3, 70000]),
+                (None, None, ["ORG:x"], ["ORG:y"], [0])]
+    table = part_pairs([(p, o, pack_ids(a), pack_ids(b), pack_counts(n))
+                        for p, o, a, b, n in elements])
+    assert table.to_pydict() == {
+        "period": ["2023-10-01", "2023-10-01", None], "outlet": ["Daily A", "Daily A", None],
+        "actor_a": ["GPE:beijing", "PERSON:josé_garcía", "ORG:x"],
+        "actor_b": ["PERSON:xi", "PERSON:zoë", "ORG:y"], "n_sentences": [3, 70000, 0]}
+    assert part_pairs([]).num_rows == 0
+    with pytest.raises(ValueError, match="separator"):
+        pack_ids(["PERSON:a\x1fb", "PERSON:c"])
