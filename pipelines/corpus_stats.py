@@ -22,7 +22,7 @@ from transforms.actors import ARTICLE_ACTORS, MENTIONS, ResolveActors
 from transforms.articles import NormalizeArticles
 from transforms.comentions import PARTITIONED, CoMentions
 from transforms.errors import ERRORS
-from transforms.nlp import FindEntities, check_model
+from transforms.nlp import FindEntities, check_model, settle_heap
 from transforms.progress import CountProgress
 from transforms.read import ReadRecords, expand_inputs
 from transforms.sinks import RUN_FILE, WriteTables, join, prepare_output
@@ -183,6 +183,8 @@ def run(argv=None):
     started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:
         build(p, opts, files, run_info)
+        if runner is not None:  # the local runner works in this process
+            settle_heap()
     with beam.io.filesystems.FileSystems.open(join(opts.output, RUN_FILE)) as fh:
         summary = json.loads(fh.read())
     summary["seconds"] = round(time.time() - started, 1)
