@@ -326,7 +326,7 @@ def profile_main(folder, model, batch_size, out_dir):
     from transforms.articles import normalize_record
     from transforms.nlp import load_ner
     from transforms import lexicon
-    from transforms.actors import resolve_article, remap_article, article_row
+    from transforms.actors import resolve_article, remap_article, article_row, pack_mentions
     from transforms.comentions import article_pairs, period_start
     from transforms.quotes import find_quotes, QUOTE_COLUMNS
     from transforms.topics import (article_words, candidate_phrases, learn_topic_model,
@@ -369,7 +369,7 @@ def profile_main(folder, model, batch_size, out_dir):
             mentions, _votes = resolve_article(a["text"], a["ents"], a["sents"], aliases)
             rec = {"article_id": a["article_id"], "outlet": a["outlet"],
                    "published": a["published"], "text": a["text"], "sents": a["sents"],
-                   "mentions": mentions}
+                   "mentions": pack_mentions(mentions)}
             final, _partials = remap_article(rec, {})
             recs.append((article_row(a, len(final)), dict(
                 rec, mentions=[(m["start"], m["end"], m["actor_id"], m["label"], m["sentence"])

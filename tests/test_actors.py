@@ -4,8 +4,8 @@ from collections import Counter
 import pytest
 
 from transforms import lexicon
-from transforms.actors import (ActorStatsFn, decide_merges, remap_article, resolve_article,
-                               split_conjoined, trim_span)
+from transforms.actors import (ActorStatsFn, decide_merges, pack_mentions, remap_article,
+                               resolve_article, split_conjoined, trim_span)
 from transforms.articles import strip_furniture
 
 SEED_ACTORS = {
@@ -101,7 +101,7 @@ def test_remap_article_merges_bare_surnames_only():
          "actor_id": "GPE:united_states", "type": "GPE", "name": "United States",
          "full": True, "alias": True},
     ]
-    out, partials = remap_article({"mentions": mentions},
+    out, partials = remap_article({"mentions": pack_mentions(mentions)},
                                   {"putin": "PERSON:vladimir_putin", "us": "GPE:nope"})
     assert [m["actor_id"] for m in out] == ["PERSON:vladimir_putin", "GPE:united_states"]
     assert partials["PERSON:vladimir_putin"]["names"] == {}  # bare form names nothing

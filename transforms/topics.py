@@ -324,8 +324,16 @@ def article_words(text, words=None):
 
 
 def _known(words, model):
-    logp = model["logp"]
-    return sum(1 for w in words if w in logp) >= MIN_KNOWN
+    """Whether at least `MIN_KNOWN` of `words` are model words (stops there)."""
+    logp, n = model["logp"], 0
+    if MIN_KNOWN <= 0:
+        return True
+    for w in words:
+        if w in logp:
+            n += 1
+            if n >= MIN_KNOWN:
+                return True
+    return False
 
 
 def _posterior(words, model):
