@@ -220,11 +220,12 @@ class Matcher:
         """``[_prefix_hit(w) for w in words]``, memoised."""
         return memo_map(self._prefix_hits, self._prefix_hit, words)
 
-    def matches(self, words):
+    def matches(self, words, normed=None):
         """Yield (term, [(code, weight)], position) for folded `words`: at
         each position the longest term that starts there, else the word's
-        prefix term; the words of a matched term are not matched again."""
-        normed = _normed(words)
+        prefix term; the words of a matched term are not matched again.
+        `normed`: ``_normed(words)``, when the caller has it already."""
+        normed = _normed(words) if normed is None else normed
         longest = list(map(self.max_len.get, normed))  # None: no term starts with it
         prefix = self._prefix_hits_of(words)
         terms, n = self.terms, len(words)
@@ -254,11 +255,12 @@ def folded_words(text):
     return fold_words(text or "")
 
 
-def topic_evidence(text, m, words=None):
+def topic_evidence(text, m, words=None, normed=None):
     """{code: evidence} for one text (see the module docstring); `words`:
-    its `folded_words`, when the caller has them already."""
+    its `folded_words`, and `normed` their `_normed` forms, when the caller
+    has them already."""
     counts = Counter()
-    for term, hits, _pos in m.matches(folded_words(text) if words is None else words):
+    for term, hits, _pos in m.matches(folded_words(text) if words is None else words, normed):
         for code, w in hits:
             counts[(code, term, w)] += 1
     evidence = Counter()
@@ -314,12 +316,14 @@ def _stop_words():
     return frozenset(fold(w) for w in STOP_WORDS)
 
 
-def article_words(text, words=None):
+def article_words(text, words=None, normed=None):
     """The distinct content words of a text, folded and singular, sorted
-    (`words`: its `folded_words`, when the caller has them already)."""
+    (`words`: its `folded_words`, `normed` their `_normed` forms, when the
+    caller has them already)."""
     stop = _stop_words()
     words = folded_words(text) if words is None else words
-    return tuple(sorted({n for w, n in zip(words, _normed(words))
+    normed = _normed(words) if normed is None else normed
+    return tuple(sorted({n for w, n in zip(words, normed)
                          if len(w) > 1 and not w.isdigit() and w not in stop}))
 
 
@@ -474,9 +478,10 @@ class TopicEvidenceFn(beam.DoFn):
         text = article.get("text")
         text = text if isinstance(text, str) else ""
         words = folded_words(text)
+        normed = _normed(words)
         yield (article["article_id"], period,
-               dict(topic_evidence(text, self._matcher, words)),
-               " ".join(article_words(text, words)))
+               dict(topic_evidence(text, self._matcher, words, normed)),
+               " ".join(article_words(text, words, normed)))
 
 
 def _doc_words(doc):
