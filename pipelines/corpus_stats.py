@@ -22,6 +22,7 @@ from transforms.actors import ARTICLE_ACTORS, MENTIONS, ResolveActors
 from transforms.articles import NormalizeArticles
 from transforms.comentions import PARTITIONED, CoMentions
 from transforms.errors import ERRORS
+from transforms.outputs import global_count
 from transforms.nlp import FindEntities, check_model, settle_heap
 from transforms.progress import CountProgress
 from transforms.read import ReadRecords, expand_inputs
@@ -49,7 +50,7 @@ def build(p, opts, files, run_info):
                                                  opts.batch_size, opts.quotes_parser))
     # one count of the analysed articles for every step that needs it (a
     # global count costs two stages)
-    n_analysed = analysed.articles | "CountAnalysed" >> beam.combiners.Count.Globally()
+    n_analysed = global_count(analysed.articles, "CountAnalysed")
     actors = ((analysed.articles | "ProgressAnalysed" >> CountProgress({"analysed": None}),
                n_analysed)
               | "ResolveActors" >> ResolveActors(opts.aliases, labels))

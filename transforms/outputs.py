@@ -60,11 +60,25 @@ def routes_tags_wrongly(pipeline):
     return type(getattr(pipeline, "runner", None)).__name__ == "DaskRunner"
 
 
+def global_count(pcoll, label):
+    """The count of `pcoll`, for `as_count` side inputs: Beam's global count
+    without the step that gives an empty input its default (a stage of its
+    own on the local runner); an empty `pcoll` gives an empty result, which
+    `as_count` reads as 0."""
+    return pcoll | label >> beam.combiners.Count.Globally().without_defaults()
+
+
+def as_count(count):
+    """A `global_count` (or any one-element count) as a side input: its
+    value, 0 when it is empty."""
+    return beam.pvalue.AsSingleton(count, default_value=0)
+
+
 def count_or_given(pcoll, given, label):
-    """The one-element count of `pcoll`: ``given[0]`` when the caller passed
-    one made elsewhere in the pipeline (a global count costs two stages),
-    else a new count applied as `label`."""
-    return given[0] if given else pcoll | label >> beam.combiners.Count.Globally()
+    """The count of `pcoll` for `as_count`: ``given[0]`` when the caller
+    passed one made elsewhere in the pipeline (a global count costs a stage
+    or two), else a new `global_count` applied as `label`."""
+    return given[0] if given else global_count(pcoll, label)
 
 
 def merge_into_first(accumulators, merge, empty):

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.outputs import as_count, global_count
 from transforms.schemas import TABLES
 
 RUN_FILE = "run.json"
@@ -211,9 +212,9 @@ class WriteTable(beam.PTransform):
 
         if self._batched:
             assigned = rows | "AssignParts" >> beam.FlatMap(
-                assign_batch, n=beam.pvalue.AsSingleton(basis))
+                assign_batch, n=as_count(basis))
         else:
-            assigned = rows | "AssignPart" >> beam.Map(assign, n=beam.pvalue.AsSingleton(basis))
+            assigned = rows | "AssignPart" >> beam.Map(assign, n=as_count(basis))
         return (assigned
                 | "GroupPart" >> beam.GroupByKey()
                 | "WritePart" >> beam.ParDo(WritePartFn(table, self._staging, self._batched)))
@@ -405,7 +406,7 @@ class WriteTables(beam.PTransform):
         bases = {TABLES[name].part_basis for name in tables if name not in self._partitioned}
         if bases & self._batched:
             raise ValueError(f"a part basis cannot be batched: {sorted(bases & self._batched)}")
-        n_rows = {basis: tables[basis] | f"Count{basis.capitalize()}" >> beam.combiners.Count.Globally()
+        n_rows = {basis: global_count(tables[basis], f"Count{basis.capitalize()}")
                   for basis in sorted(bases)}
         reports = [
             rows | f"Write{name.capitalize()}" >> beam.ParDo(

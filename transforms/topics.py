@@ -83,7 +83,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.articles import is_furniture
 from transforms.comentions import DEFAULT_PERIOD, PERIODS, period_start
 from transforms.lexicon import fold, fold_words
-from transforms.outputs import ParDoWithOutputs, count_or_given, merge_into_first
+from transforms.outputs import ParDoWithOutputs, as_count, count_or_given, merge_into_first
 
 MIN_EVIDENCE = 2.0
 MIN_SHARE = 0.15
@@ -515,17 +515,25 @@ class LearnTopicWordsFn(beam.CombineFn):
         return counts.model()
 
 
+def as_model(model):
+    """`LearnTopicWords`' result as a side input: the model, or None (no
+    seeds: the combine runs without its default, a stage less)."""
+    return beam.pvalue.AsSingleton(model, default_value=None)
+
+
 class LearnTopicWords(beam.PTransform):
-    """Topic docs -> a one-element PCollection: the corpus model after
-    `ROUNDS` rounds of seeding and learning (`learn_topic_model` in Beam)."""
+    """Topic docs -> the corpus model after `ROUNDS` rounds of seeding and
+    learning (`learn_topic_model` in Beam): one element, the model or None,
+    or no element when there are no seeds at all (read it with `as_model`)."""
 
     def expand(self, docs):
         model = None
         for r in range(1, ROUNDS + 1):
-            kwargs = {"model": beam.pvalue.AsSingleton(model)} if model is not None else {}
+            kwargs = {"model": as_model(model)} if model is not None else {}
             model = (docs
                      | f"SeedArticles{r}" >> beam.FlatMap(_seed_counts, **kwargs)
-                     | f"CountSeedWords{r}" >> beam.CombineGlobally(LearnTopicWordsFn()))
+                     | f"CountSeedWords{r}" >> beam.CombineGlobally(
+                         LearnTopicWordsFn()).without_defaults())
         return model
 
 
@@ -576,7 +584,7 @@ class Topics(beam.PTransform):
         out = docs | "ClassifyTopics" >> ParDoWithOutputs(
             ClassifyTopicsFn(user_path, replace), main=TOPICS,
             tags=[_ARTICLE_PERIOD, TOPICS_BY_PERIOD],
-            model=beam.pvalue.AsSingleton(model))
+            model=as_model(model))
         totals = out[_ARTICLE_PERIOD] | "ArticlesPerPeriod" >> beam.combiners.Count.PerElement()
         by_period = (out[TOPICS_BY_PERIOD]
                      | "TopicArticlesPerPeriod" >> beam.combiners.Count.PerElement()
@@ -787,7 +795,10 @@ class Keyphrases(beam.PTransform):
         articles, *counted = pcolls if isinstance(pcolls, tuple) else (pcolls,)
         terms = articles | "CandidatePhrases" >> beam.Map(_article_terms)
         n_docs = count_or_given(articles, counted, "CountDocuments")
-        df = terms | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequencyFn())
+        # without the default of an empty input (a stage less): `df` is then
+        # empty, and so is `terms`, which reads it
+        df = terms | "DocumentFrequency" >> beam.CombineGlobally(
+            DocumentFrequencyFn()).without_defaults()
         return terms | "TopPhrases" >> beam.Map(
-            _keyphrase_rows, n_docs=beam.pvalue.AsSingleton(n_docs),
-            df=beam.pvalue.AsSingleton(df), k=self._k)
+            _keyphrase_rows, n_docs=as_count(n_docs),
+            df=beam.pvalue.AsSingleton(df, default_value={}), k=self._k)
