@@ -23,7 +23,7 @@ from transforms.articles import NormalizeArticles
 from transforms.comentions import PARTITIONED, CoMentions
 from transforms.errors import ERRORS
 from transforms.outputs import global_count
-from transforms.nlp import FindEntities, check_model, settle_heap
+from transforms.nlp import FindEntities, check_model
 from transforms.progress import CountProgress
 from transforms.read import ReadRecords, expand_inputs
 from transforms.sinks import RUN_FILE, WriteTables, join, prepare_output
@@ -184,8 +184,6 @@ def run(argv=None):
     started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:
         build(p, opts, files, run_info)
-        if runner is not None:  # the local runner works in this process
-            settle_heap()
     with beam.io.filesystems.FileSystems.open(join(opts.output, RUN_FILE)) as fh:
         summary = json.loads(fh.read())
     summary["seconds"] = round(time.time() - started, 1)

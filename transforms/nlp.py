@@ -97,8 +97,7 @@ _SETTLED = False
 
 
 def settle_heap():
-    """Once per worker, after the model has loaded (and in the local
-    runner's process, once the pipeline is built): freeze what the worker
+    """Once per worker, after the model has loaded: freeze what the worker
     holds (Beam, the model, our modules) out of the cyclic garbage
     collector's reach (`gc.freeze`), and collect the young generation every
     `GC_THRESHOLD` new objects instead of every 700. A worker's heap grows
