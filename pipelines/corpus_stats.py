@@ -49,7 +49,7 @@ def build(p, opts, files, run_info):
                 | "FindEntities" >> FindEntities(opts.spacy_model, opts.max_chars,
                                                  opts.batch_size, opts.quotes_parser))
     # one count of the analysed articles for every step that needs it (a
-    # global count costs two stages)
+    # global count costs a stage)
     n_analysed = global_count(analysed.articles, "CountAnalysed")
     actors = ((analysed.articles | "ProgressAnalysed" >> CountProgress({"analysed": None}),
                n_analysed)
