@@ -2,14 +2,15 @@
 and the errors table, with exact expected records."""
 import gzip
 import json
+import re
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.articles import (FURNITURE, NormalizeArticles, _at_start, is_furniture,
-                                 normalize_record, parse_published,
+from transforms.articles import (FURNITURE, NormalizeArticles, _at_start, _combine,
+                                 is_furniture, normalize_record, parse_published,
                                  strip_furniture, text_hash)
 from transforms.read import ReadRecords, expand_inputs
 
@@ -157,3 +158,17 @@ def test_combined_furniture_regexes_match_where_any_pattern_does(seed_text):
     found = [ln for ln in lines if is_furniture(ln)]
     assert found == [ln for ln in lines if any(p.search(ln) for p in FURNITURE)]
     assert len(found) >= 12
+
+
+def test_patterns_that_cannot_be_joined_are_tried_alone():
+    # backreferences, conditionals, named groups, comments, inline flags
+    odd = [r"^(\w+) \1$", r"(\w+) \1", r"(a)?(?(1)b|c)", r"(?i)foo", r"(?x) foo \s bar",
+           r"(?P<w>a)", r"(?P<w>b)", r"^a(?#()|b", r"^a(?#[)|b"]
+    patterns = FURNITURE + [re.compile(p, re.IGNORECASE) for p in odd]
+    start, anywhere, alone = _combine(patterns)
+    assert [p.pattern for p in alone] == odd
+    for line in ["more more", "it was was fine", "ab", "foo", "foobar", "a", "b", "xb",
+                 "our privacy policy", "Terms of use", "Read more", "x", ""]:
+        assert bool(start.match(line) or anywhere.search(line)
+                    or any(p.search(line) for p in alone)) == any(
+                        p.search(line) for p in patterns), line

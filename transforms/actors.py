@@ -499,8 +499,8 @@ def _actor_row(kv):
 class ResolveActors(beam.PTransform):
     """Analysed articles -> `articles` rows, `mentions` (one list of rows an
     article with mentions), `actors`, and
-    `article_actors` (the input may be ``(analysed, n)``, `n` a one-element
-    count of them made elsewhere): one record per analysed (non-duplicate) article for the
+    `article_actors` (the input may be ``(analysed, n)``, `n` a count of them
+    made elsewhere, `outputs.global_count`): one record per analysed (non-duplicate) article for the
     later statistics, ``{article_id, outlet, published, text, sents,
     mentions: [(start, end, actor_id, label, sentence)], actors: sorted
     [(actor_id, sentence)]}`` with final (corpus-merged) actor ids."""

@@ -33,7 +33,7 @@ pairs fall in, ``(part, (period, outlet, actors_a, actors_b, n_sentences))``
 (the actor ids joined into one string each and the counts packed as bytes:
 Beam's coder moves a string or bytes at about memory speed but a list item
 by item, 18.5 against 3.2 us an element of 57 pairs with the joining
-included), and one GroupByKey by part brings a part's lists together. `SumPartFn` then
+included), and one GroupByKey by part brings a part's elements together. `SumPartFn` then
 makes them one Arrow table and sums it for all three tables with Arrow's
 group-by (C++), and the part's tables are written as they are (`PARTITIONED`,
 see `transforms.sinks.WriteTables`). So a pair crosses the
@@ -262,7 +262,8 @@ def outlet_columns(pairs):
 
 
 class SumPartFn(beam.DoFn):
-    """A grouped part ``((index, total), lists)`` -> the part of each table:
+    """A grouped part ``((index, total), elements)`` (`PairsFn`'s packed
+    elements) -> the part of each table:
     `comentions_by_period` and `comentions_by_outlet` (tagged BY_PERIOD,
     BY_OUTLET), and the summed pair counts ``((index, total), table of
     actor_a, actor_b, n_articles, n_sentences)`` (main output), which
@@ -320,7 +321,7 @@ class CoMentions(beam.PTransform):
     outlet, published, mentions, actors``); `actors` its `actors` table rows,
     one for every actor of the records, whose name, type and n_articles (the
     records that name it: the marginals of the scores) the pair rows use;
-    `n_articles`, optional, a one-element count of the records made before
+    `n_articles`, optional, a count of the records made before
     them (equal to the records' number: it is the N of the scores), which
     also sets the number of parts (`pair_parts`)."""
 

@@ -98,7 +98,7 @@ def _read_alias_rows(text):
     for r in rows:
         if ":" not in r["actor_id"]:
             raise ValueError(f"alias actor_id {r['actor_id']!r} must look like TYPE:name")
-        if any(ch < " " or ch == "\x7f" for ch in r["actor_id"]):
+        if any(ch < " " or ch == "\x7f" for ch in r["actor_id"].strip()):
             # the co-mention step joins ids with one (comentions.SEP)
             raise ValueError(f"alias actor_id {r['actor_id']!r} holds a control character")
     return rows

@@ -107,7 +107,8 @@ def settle_heap():
     10,000 articles without the model, 0.5-0.6 s with both; 0.8 s a worker
     in the job on 4,000 articles, 0.5 s with both. Cycles of garbage wait
     longer to be freed: at most `GC_THRESHOLD` young objects. Runs once a
-    process."""
+    process: a worker's, or the launcher's where the runner works in it
+    (`--direct_running_mode=in_memory`, tests)."""
     global _SETTLED
     if _SETTLED:
         return

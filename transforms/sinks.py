@@ -176,7 +176,7 @@ def column_rows(columns):
 class WriteTable(beam.PTransform):
     """Rows of one table -> sorted Parquet parts in the staging folder.
 
-    `basis` is a one-element PCollection, the row count of the table's
+    `basis` is a count (`outputs.global_count`: empty for no rows), the row count of the table's
     `part_basis`, which sets the number of parts (`part_count`). For every
     table but `errors` that is the articles table: known once the NLP stage is done, so the part of each
     row is assigned inside the stage that makes the row (a table's own row

@@ -775,8 +775,8 @@ class DocumentFrequencyFn(beam.CombineFn):
 class Keyphrases(beam.PTransform):
     """Article records -> `keyphrases` rows (TF-IDF over the whole corpus),
     one list of rows an article (empty when it has no candidates). The
-    input may be ``(articles, n)``, with `n` a one-element count of the
-    articles that the pipeline has made already (one stage less).
+    input may be ``(articles, n)``, with `n` a count of the articles that
+    the pipeline has made already (`outputs.global_count`; one stage less).
 
     Each article stays one element from its candidates to its rows; only the
     document frequencies are counted across the corpus (`DocumentFrequencyFn`,
