@@ -6,6 +6,7 @@ With no --runner it runs on Beam's local FnApiRunner in multi-process mode,
 one worker per core (it does not try to fetch the Prism runner binary).
 Any other Beam runner and its flags pass through unchanged.
 """
+import contextlib
 import json
 import os
 import platform
@@ -132,6 +133,33 @@ def tune_malloc(settings=MALLOC_SETTINGS):
             mallopt(param, value)
 
 
+@contextlib.contextmanager
+def _no_ipython_probe():
+    """Beam asks whether it runs inside IPython as it applies each transform
+    and once the run ends, and asks by importing IPython: 0.5 s of the
+    launcher's start-up wherever IPython is installed. Outside IPython the
+    answer is no, and IPython is then not imported yet (a running shell
+    imported it); in that case, and during the run only, the answer is
+    given without the import."""
+    if "IPython" in sys.modules:
+        yield
+        return
+    from apache_beam import pipeline
+    from apache_beam.utils import interactive_utils
+    probes = [(module, module.is_in_ipython) for module in (interactive_utils, pipeline)]
+    for module, _ in probes:
+        module.is_in_ipython = _not_in_ipython
+    try:
+        yield
+    finally:
+        for module, probe in probes:
+            module.is_in_ipython = probe
+
+
+def _not_in_ipython():
+    return False
+
+
 def make_options(argv):
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
@@ -182,7 +210,7 @@ def run(argv=None):
         tune_malloc()
         runner = FnApiRunner()
     started = time.time()
-    with beam.Pipeline(runner=runner, options=options) as p:
+    with _no_ipython_probe(), beam.Pipeline(runner=runner, options=options) as p:
         build(p, opts, files, run_info)
     with beam.io.filesystems.FileSystems.open(join(opts.output, RUN_FILE)) as fh:
         summary = json.loads(fh.read())
