@@ -75,7 +75,8 @@ from collections import Counter
 from datetime import date
 from functools import lru_cache
 from importlib import resources
-from operator import add
+from itertools import repeat
+from operator import itemgetter
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -123,7 +124,7 @@ _UNSEEN = object()
 def memo_map(memo, fn, keys):
     """``[fn(k) for k in keys]``, looked up in and added to the dict `memo`
     (see MEMO_MAX); `fn` may return None."""
-    out = [memo.get(k, _UNSEEN) for k in keys]
+    out = list(map(memo.get, keys, repeat(_UNSEEN)))
     if _UNSEEN in out:
         if len(memo) > MEMO_MAX:
             memo.clear()
@@ -343,11 +344,12 @@ def _known(words, model):
 def _posterior(words, model):
     """Naive Bayes P(topic | words) over the model's topics (multinomial over
     the article's distinct model words, Laplace-smoothed, seed-count prior)."""
-    scores, logp = list(model["prior"]), model["logp"]
-    for w in words:                     # sorted: the same sums on every worker
-        row = logp.get(w)
-        if row:
-            scores = list(map(add, scores, row))
+    # each topic's prior plus its words' rows, added in the words' (sorted)
+    # order: the same sums on every worker; one column a topic, summed by
+    # sum() from the prior on, is the loop's arithmetic at C speed
+    rows = [row for row in map(model["logp"].get, words) if row]
+    scores = ([sum(column, prior) for prior, column in zip(model["prior"], zip(*rows))]
+              if rows else list(model["prior"]))
     top = max(scores)
     exp = [math.exp(s - top) for s in scores]
     z = sum(exp)
@@ -673,13 +675,17 @@ def _token_kind(tok):
 
 def _plain_ngrams(run):
     """`_ngrams` of a run without joiners, in the same order, with fewer steps."""
+    if len(run) == 1:   # most runs (a word between stop words)
+        return [run[0][0]]
     words = [w for w, _ in run]
     n = len(words)
     out = []
     for i in range(n):
-        out.append(words[i])
-        for j in range(i + 2, min(n, i + MAX_PHRASE_WORDS) + 1):
-            out.append(" ".join(words[i:j]))
+        phrase = words[i]
+        out.append(phrase)
+        for j in range(i + 1, min(n, i + MAX_PHRASE_WORDS)):
+            phrase = phrase + " " + words[j]   # one step longer each time
+            out.append(phrase)
     return out
 
 
@@ -708,22 +714,27 @@ def select_keyphrases(scored, k=TOP_PHRASES):
     one is skipped; a phrase holding better ones ("prime minister" after
     "prime" and "minister") replaces them when its score is at least
     `LONGER_RATIO` of each of theirs, and is skipped otherwise."""
-    chosen = []
-    for phrase, score in sorted(scored, key=lambda ps: (-ps[1], ps[0])):
+    # best first, ties by phrase: two stable sorts on C-level keys
+    ranked = sorted(scored, key=itemgetter(0))
+    ranked.sort(key=itemgetter(1), reverse=True)
+    chosen = []   # (phrase, score, " phrase "): the padded form tests containment by words
+    for phrase, score in ranked:
         padded = f" {phrase} "
-        if any(padded in f" {c} " for c, _ in chosen):
+        if any(padded in c for _, _, c in chosen):
             continue
-        inside = [i for i, (c, s) in enumerate(chosen) if f" {c} " in padded]
+        inside = [i for i, (_, _, c) in enumerate(chosen) if c in padded]
         if inside:
             if all(score >= LONGER_RATIO * chosen[i][1] for i in inside):
                 first = inside[0]
-                chosen = [(phrase, score) if i == first else ps
-                          for i, ps in enumerate(chosen) if i == first or i not in inside]
+                chosen = [(phrase, score, padded) if i == first else c
+                          for i, c in enumerate(chosen) if i == first or i not in inside]
             continue
         if len(chosen) == k:
             break
-        chosen.append((phrase, score))
-    return sorted(chosen, key=lambda ps: (-ps[1], ps[0]))
+        chosen.append((phrase, score, padded))
+    chosen.sort(key=itemgetter(0))
+    chosen.sort(key=itemgetter(1), reverse=True)
+    return [(phrase, score) for phrase, score, _ in chosen]
 
 
 def _article_terms(article):
@@ -744,8 +755,9 @@ def _keyphrase_rows(terms, n_docs, df, k=TOP_PHRASES):
     holds the phrases found in two or more articles; any other phrase has
     df 1."""
     article_id, counts, n_words = terms
-    df_of = df.get
-    scored = [(phrase, c / n_words * _idf(df_of(phrase, 1), n_docs))
+    df_of, idf = df.get, _idf
+    idf_1 = idf(1, n_docs)   # most phrases are in this article only
+    scored = [(phrase, c / n_words * (idf_1 if (n := df_of(phrase)) is None else idf(n, n_docs)))
               for phrase, c in counts.items()]
     return [{"article_id": article_id, "phrase": phrase, "score": round(score, 6), "rank": rank}
             for rank, (phrase, score) in enumerate(select_keyphrases(scored, k), 1)]
