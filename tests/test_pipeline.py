@@ -200,3 +200,24 @@ def test_malloc_settings_reach_the_environment_but_not_over_the_users(monkeypatc
     assert os.environ["MALLOC_ARENA_MAX"] == "2"
     assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(32 << 20)
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "1048576"
+
+
+def test_graph_is_built_without_importing_ipython():
+    # Beam's probe imports IPython (0.5 s) to learn it is not inside a shell;
+    # the launcher answers it while no shell has imported IPython, and only
+    # for the run (a fresh interpreter: pytest's plugins may import IPython)
+    import subprocess
+    import sys
+    code = (
+        "import sys, apache_beam as beam\n"
+        "from apache_beam import pipeline\n"
+        "from apache_beam.utils import interactive_utils\n"
+        "from pipelines.corpus_stats import _no_ipython_probe\n"
+        "before = (interactive_utils.is_in_ipython, pipeline.is_in_ipython)\n"
+        "with _no_ipython_probe():\n"
+        "    p = beam.Pipeline()\n"
+        "    p | beam.Create([1]) | beam.Map(str)\n"
+        "assert 'IPython' not in sys.modules\n"
+        "assert (interactive_utils.is_in_ipython, pipeline.is_in_ipython) == before\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
