@@ -75,7 +75,7 @@ from collections import Counter
 from datetime import date
 from functools import lru_cache
 from importlib import resources
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 
 import apache_beam as beam
@@ -208,6 +208,7 @@ class Matcher:
         self.max_len = {}    # first word -> its longest term (in words)
         for term in self.terms:
             self.max_len[term[0]] = max(len(term), self.max_len.get(term[0], 0))
+        self.words = {term[0]: hits for term, hits in self.terms.items() if len(term) == 1}
         self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
         self._prefix_hits = {}  # memo: word -> (term, hits) of its longest prefix, or None
 
@@ -229,20 +230,24 @@ class Matcher:
         normed = _normed(words) if normed is None else normed
         longest = list(map(self.max_len.get, normed))  # None: no term starts with it
         prefix = self._prefix_hits_of(words)
-        terms, n = self.terms, len(words)
+        terms, one_word, n = self.terms, self.words, len(words)
         free = 0  # the first word not inside a matched term
         # only the positions where a term or a prefix may match (a quarter of news words)
-        for i in [i for i, hits in enumerate(zip(longest, prefix)) if hits[0] or hits[1]]:
+        for i in compress(range(n), map(any, zip(longest, prefix))):
             if i < free:
                 continue
-            for size in range(min(longest[i] or 0, n - i), 0, -1):
+            for size in range(min(longest[i] or 0, n - i), 1, -1):   # terms of 2+ words
                 hit = terms.get(tuple(normed[i:i + size]))
                 if hit:
                     yield " ".join(normed[i:i + size]), hit, i
                     free = i + size
                     break
             else:
-                if prefix[i]:
+                hit = one_word.get(normed[i]) if longest[i] else None
+                if hit:
+                    yield normed[i], hit, i
+                    free = i + 1
+                elif prefix[i]:
                     yield prefix[i][0], prefix[i][1], i
 
 
@@ -260,13 +265,13 @@ def topic_evidence(text, m, words=None, normed=None):
     """{code: evidence} for one text (see the module docstring); `words`:
     its `folded_words`, and `normed` their `_normed` forms, when the caller
     has them already."""
-    counts = Counter()
-    for term, hits, _pos in m.matches(folded_words(text) if words is None else words, normed):
-        for code, w in hits:
-            counts[(code, term, w)] += 1
+    found = list(m.matches(folded_words(text) if words is None else words, normed))
+    hits_of = {term: hits for term, hits, _pos in found}  # a term's topics are fixed
     evidence = Counter()
-    for (code, _term, w), c in counts.items():
-        evidence[code] += w * (1.0 + math.log(c))
+    # a term's codes are distinct, so a (code, term) pair counts as its term
+    for term, c in Counter([term for term, _hits, _pos in found]).items():
+        for code, w in hits_of[term]:
+            evidence[code] += w * (1.0 + math.log(c))
     return evidence
 
 
@@ -324,8 +329,9 @@ def article_words(text, words=None, normed=None):
     stop = _stop_words()
     words = folded_words(text) if words is None else words
     normed = _normed(words) if normed is None else normed
-    return tuple(sorted({n for w, n in zip(words, normed)
-                         if len(w) > 1 and not w.isdigit() and w not in stop}))
+    normed_of = dict(zip(words, normed))   # each distinct word once
+    return tuple(sorted({normed_of[w] for w in normed_of.keys() - stop
+                         if len(w) > 1 and not w.isdigit()}))
 
 
 def _known(words, model):
