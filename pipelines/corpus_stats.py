@@ -145,8 +145,10 @@ def _no_ipython_probe():
         yield
         return
     from apache_beam import pipeline
+    from apache_beam.runners.direct import direct_runner
     from apache_beam.utils import interactive_utils
-    probes = [(module, module.is_in_ipython) for module in (interactive_utils, pipeline)]
+    probes = [(module, module.is_in_ipython)
+              for module in (interactive_utils, pipeline, direct_runner)]
     for module, _ in probes:
         module.is_in_ipython = _not_in_ipython
     try:

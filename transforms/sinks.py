@@ -199,7 +199,8 @@ class WriteTable(beam.PTransform):
         table = self._table
         names = table.schema.names  # pyarrow builds this list anew on each access
         at = [names.index(c) for c in table.sort_by]
-        sort_values = itemgetter(*at) if len(at) > 1 else lambda values: (values[at[0]],)
+        sort_values = (itemgetter(*at) if len(at) > 1 else
+                       (lambda values: (values[at[0]],)) if at else (lambda values: ()))
 
         def assign(row, n):
             total = part_count(n, table.per_part)
