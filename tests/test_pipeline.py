@@ -211,13 +211,16 @@ def test_graph_is_built_without_importing_ipython():
     code = (
         "import sys, apache_beam as beam\n"
         "from apache_beam import pipeline\n"
+        "from apache_beam.runners.direct import direct_runner\n"
         "from apache_beam.utils import interactive_utils\n"
         "from pipelines.corpus_stats import _no_ipython_probe\n"
-        "before = (interactive_utils.is_in_ipython, pipeline.is_in_ipython)\n"
+        "probes = lambda: (interactive_utils.is_in_ipython, pipeline.is_in_ipython,\n"
+        "                  direct_runner.is_in_ipython)\n"
+        "before = probes()\n"
         "with _no_ipython_probe():\n"
         "    p = beam.Pipeline()\n"
         "    p | beam.Create([1]) | beam.Map(str)\n"
         "assert 'IPython' not in sys.modules\n"
-        "assert (interactive_utils.is_in_ipython, pipeline.is_in_ipython) == before\n")
+        "assert probes() == before\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
