@@ -29,6 +29,7 @@ that maps to one full name in the large majority (`MAJORITY`) of at least
 import bisect
 import re
 from collections import Counter
+from functools import lru_cache
 from operator import itemgetter
 
 import apache_beam as beam
@@ -61,26 +62,19 @@ def _words(text, start, end):
     return [(m.start() + start, m.end() + start) for m in _NON_SPACE.finditer(text[start:end])]
 
 
-# trim_span's results by (span text, label), relative to the span's start:
-# a corpus names the same actors again and again. Emptied when it holds
-# TRIM_MEMO_MAX entries, which bounds its memory.
-TRIM_MEMO_MAX = 50_000
-_TRIMMED = {}
-_UNSEEN = object()
-
-
 def trim_span(text, start, end, label):
     """Offsets of the name inside an entity span: without a leading "the",
     without titles for people, without a trailing possessive or dot-less
     punctuation. None if nothing name-like remains. It reads only the span's
-    own text, so the result is memoised by that text (`_TRIMMED`)."""
-    key = (text[start:end], label)
-    trimmed = _TRIMMED.get(key, _UNSEEN)
-    if trimmed is _UNSEEN:
-        if len(_TRIMMED) >= TRIM_MEMO_MAX:
-            _TRIMMED.clear()
-        trimmed = _TRIMMED[key] = _trim(key[0], 0, end - start, label)
+    own text, so the result is memoised by that text (`_trimmed`)."""
+    trimmed = _trimmed(text[start:end], label)
     return None if trimmed is None else (start + trimmed[0], start + trimmed[1])
+
+
+@lru_cache(maxsize=50_000)   # a corpus names the same actors again and again
+def _trimmed(surface, label):
+    """`_trim` of a whole span's text: offsets relative to its start."""
+    return _trim(surface, 0, len(surface), label)
 
 
 def _trim(text, start, end, label):
