@@ -199,6 +199,8 @@ class WriteTable(beam.PTransform):
         table = self._table
         names = table.schema.names  # pyarrow builds this list anew on each access
         at = [names.index(c) for c in table.sort_by]
+        # the row's sort-key values as a tuple (itemgetter of one index gives
+        # the bare value; a table without sort columns puts every row in part 0)
         sort_values = (itemgetter(*at) if len(at) > 1 else
                        (lambda values: (values[at[0]],)) if at else (lambda values: ()))
 
