@@ -513,17 +513,24 @@ def stage_times_main(folder, out, ner="real"):
 
 
 def stage_groups(detail):
-    """A stage-timed run in parts: {part: (wall s, workers' CPU s)}. The NLP
-    stage is the one running `FindEntities/SpacyNER`; the first stage also
-    starts the SDK workers; "outside stages" is graph construction,
-    submission and the end of the run in the launcher."""
+    """A stage-timed run in parts: {part: (wall s, workers' CPU s, idle
+    core-seconds)}. The NLP stage is the one running `FindEntities/SpacyNER`;
+    the first stage also starts the SDK workers; "outside stages" is graph
+    construction, submission and the end of the run in the launcher. Idle
+    core-seconds: each stage's wall times its number of workers, less their
+    CPU (a worker waiting for the other, or for the runner)."""
     stages = detail["stages"]
     nlp = next(i for i, row in enumerate(stages) if "SpacyNER" in row["stage"])
     parts = {"first stage (workers start)": stages[:1], "before the NLP stage": stages[1:nlp],
              "the NLP stage": stages[nlp:nlp + 1], "after the NLP stage": stages[nlp + 1:]}
-    out = {k: (round(sum(r["s"] for r in v), 1),
-               round(sum(sum(r.get("workers_cpu", [])) for r in v), 1)) for k, v in parts.items()}
-    out["outside stages (launcher)"] = (round(detail["total_s"] - detail["stages_s"], 1), 0.0)
+    out = {}
+    for part, rows in parts.items():
+        busy = [sum(r.get("workers_cpu", [])) for r in rows]
+        idle = sum(max(0.0, r["s"] * len(r.get("workers_cpu", [])) - b)
+                   for r, b in zip(rows, busy))
+        out[part] = (round(sum(r["s"] for r in rows), 1), round(sum(busy), 1), round(idle, 1))
+    out["outside stages (launcher)"] = (round(detail["total_s"] - detail["stages_s"], 1),
+                                        0.0, 0.0)
     return out
 
 
@@ -914,13 +921,13 @@ def markdown(r):
             lines.append("WARNING: the replayed job's tables have other row counts than the "
                          "recording run's: the comparison below is not of the same work.")
             lines.append("")
-        lines.append("| part | the job (recording): wall s (workers' CPU s) | NER replayed: "
-                     "wall s (workers' CPU s) |")
+        lines.append("| part | the job (recording): wall s (workers' CPU s; idle "
+                     "core-s) | NER replayed: wall s (workers' CPU s; idle core-s) |")
         lines.append("|---|---:|---:|")
         groups = [stage_groups(r[k]["detail"]) for k in ("stage_times", "stage_times_replay")]
         for part in groups[0]:
             lines.append(f"| {part} | " + " | ".join(
-                f"{g[part][0]} ({g[part][1]})" for g in groups) + " |")
+                f"{g[part][0]} ({g[part][1]}; {g[part][2]})" for g in groups) + " |")
         lines.append("")
     if "runner_floor" in r:
         rf = r["runner_floor"]
