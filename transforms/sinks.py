@@ -204,16 +204,18 @@ class WriteTable(beam.PTransform):
         sort_values = (itemgetter(*at) if len(at) > 1 else
                        (lambda values: (values[at[0]],)) if at else (lambda values: ()))
 
+        def part_key(values, total):
+            return part_of(sort_values(values), total), total
+
         def assign(row, n):
-            total = part_count(n, table.per_part)
             values = row_tuple(names, row)
-            return (part_of(sort_values(values), total), total), values
+            return part_key(values, part_count(n, table.per_part)), values
 
         def assign_batch(batch, n):
-            total = part_count(n, table.per_part)
+            total = part_count(n, table.per_part)   # once for the article's rows
             parts = {}
             for values in (row_tuple(names, row) for row in batch):
-                parts.setdefault((part_of(sort_values(values), total), total), []).append(values)
+                parts.setdefault(part_key(values, total), []).append(values)
             return sorted(parts.items())
 
         if self._batched:
