@@ -534,7 +534,16 @@ class ResolveActors(beam.PTransform):
                   | "CountVotes" >> beam.CombinePerKey(VoteCountFn())
                   | "DecideMerges" >> beam.FlatMap(decide_merges))
         n_articles = count_or_given(analysed, counted, "CountArticles")
-        final = local[ARTICLE_ACTORS] | "MergeAcrossCorpus" >> ParDoWithOutputs(
+        # The records are spread anew before the merge, which is the largest
+        # stage after the NLP: Beam's local runner splits an input that is
+        # not grouped among its workers by whole data chunks of up to 10 MB,
+        # in the order they arrived, so when one worker's last chunk
+        # arrived before the other's first, one worker got almost all of
+        # them (10,000 articles: 0.7 and 7.0 s of CPU in the two workers,
+        # the stage 7.4 s instead of about 4; BENCHMARKS.md, thirteenth
+        # session). After a Reshuffle it splits them by key, evenly.
+        spread = local[ARTICLE_ACTORS] | "SpreadArticles" >> beam.Reshuffle()
+        final = spread | "MergeAcrossCorpus" >> ParDoWithOutputs(
             RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
             merges=beam.pvalue.AsDict(merges), n_articles=as_count(n_articles))
         actors = (final.partials
