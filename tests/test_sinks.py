@@ -65,6 +65,19 @@ def test_part_count_follows_the_articles_of_the_run():
     assert part_count(250_000, TABLES["keyphrases"].per_part) == 25
 
 
+def test_large_tables_are_written_in_two_parts_from_split_from_on():
+    from transforms.schemas import SPLIT_FROM, TABLES
+    from transforms.sinks import part_count, table_parts
+    assert sorted(n for n, t in TABLES.items() if t.split_from) == [
+        "actors", "articles", "keyphrases", "mentions", "quotes"]
+    articles, outlets = TABLES["articles"], TABLES["outlets"]
+    assert table_parts(SPLIT_FROM - 1, articles) == 1
+    assert table_parts(SPLIT_FROM, articles) == 2
+    assert table_parts(25_000, articles) == part_count(25_000, articles.per_part) == 3
+    assert table_parts(10_000, outlets) == 1      # a small table stays one file
+    assert table_parts(250_000, outlets) == 3
+
+
 def test_arrow_table_stores_iso_date_strings_as_dates():
     schema = pa.schema([("period", pa.date32()), ("n", pa.int64())])
     table = arrow_table(pa.table({"period": [None, "2023-10-16"], "n": [1, 2]}), schema)

@@ -36,7 +36,8 @@ import apache_beam as beam
 
 from transforms import lexicon
 from transforms.lexicon import fold, slug
-from transforms.outputs import ParDoWithOutputs, as_count, count_or_given, merge_into_first
+from transforms.outputs import (ParDoWithOutputs, Spread, as_count, count_or_given,
+                                merge_into_first)
 from transforms.sinks import part_count, part_of
 
 LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
@@ -541,8 +542,8 @@ class ResolveActors(beam.PTransform):
         # arrived before the other's first, one worker got almost all of
         # them (10,000 articles: 0.7 and 7.0 s of CPU in the two workers,
         # the stage 7.4 s instead of about 4; BENCHMARKS.md, thirteenth
-        # session). After a Reshuffle it splits them by key, evenly.
-        spread = local[ARTICLE_ACTORS] | "SpreadArticles" >> beam.Reshuffle()
+        # session). Grouped by article, it splits them by key, evenly.
+        spread = local[ARTICLE_ACTORS] | "SpreadArticles" >> Spread(itemgetter("article_id"))
         final = spread | "MergeAcrossCorpus" >> ParDoWithOutputs(
             RemapFn(), main="partials", tags=[MENTIONS, ARTICLE_ACTORS],
             merges=beam.pvalue.AsDict(merges), n_articles=as_count(n_articles))

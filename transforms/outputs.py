@@ -13,6 +13,10 @@ route each output once, without a filter call per output and tag (that
 routing is what `tests/test_runners.py` compares: DaskRunner's tables equal
 the local runner's).
 """
+import pickle
+import typing
+import zlib
+
 import apache_beam as beam
 from apache_beam import typehints
 from apache_beam.pvalue import TaggedOutput
@@ -123,3 +127,40 @@ class ParDoWithOutputs(beam.PTransform):
             _TagOutputs(self._fn, self._main), **self._side_inputs)
         return Outputs({tag: pairs | f"Select_{tag}" >> beam.FlatMap(_select, tag)
                         for tag in tags})
+
+
+def pack(key, element):
+    """`element` as ``(key, bytes)`` for a shuffle (see `Spread`)."""
+    return key, pickle.dumps(element, pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_all(packed):
+    """The elements of one group of `pack`ed values."""
+    return map(pickle.loads, packed)
+
+
+class Spread(beam.PTransform):
+    """Elements -> the same elements, spread evenly over the workers of the
+    stage that reads them; `key(element)`, a string, decides the spread (a
+    CRC-32 of it), not the result.
+
+    What `beam.Reshuffle` does, for less: each element crosses as pickled
+    bytes under its key. Beam's local runner decodes every grouped value
+    and encodes it again as it groups and splits them (in the runner
+    process, while the workers wait for the next stage to start); a bytes
+    value it copies. An input that is not grouped it would split between
+    its workers by whole data chunks of up to 10 MB, in arrival order, and
+    may hand one worker nearly all of it (BENCHMARKS.md, thirteenth
+    session); grouped values it splits by key, evenly."""
+
+    def __init__(self, key):
+        super().__init__()
+        self._key = key
+
+    def expand(self, pcoll):
+        key = self._key
+        return (pcoll
+                | "Pack" >> beam.Map(lambda e: pack(zlib.crc32(key(e).encode("utf-8")), e))
+                .with_output_types(typing.Tuple[int, bytes])
+                | "Group" >> beam.GroupByKey()
+                | "Unpack" >> beam.FlatMap(lambda kv: unpack_all(kv[1])))

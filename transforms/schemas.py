@@ -7,6 +7,7 @@ the same columns for people; `tests/test_schemas.py` keeps the two in step.
 import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+SPLIT_FROM = 2_000  # `Table.split_from` of the large tables
 
 
 def none_first(value):
@@ -23,15 +24,24 @@ class Table:
     (measured on the benchmark corpus: 14 mentions, 10 keyphrases, 3.4 quotes,
     1.2 topics and, at 10,000 articles, 2.9 actors an article). The co-mention
     tables count analysed articles and are split by their producer
-    (`comentions.pair_parts`)."""
+    (`comentions.pair_parts`).
 
-    def __init__(self, name, fields, sort_by, doc, per_part=100_000, part_basis="articles"):
+    A large table has `split_from`: from that many rows of its part basis
+    on it is written in two parts at least. The local runner gives each
+    worker whole parts, and a table of one part is written by one worker
+    while the other waits (at 10,000 articles, 0.1-0.35 s for each of
+    these tables: BENCHMARKS.md, fourteenth session); a small table stays
+    one file."""
+
+    def __init__(self, name, fields, sort_by, doc, per_part=100_000, part_basis="articles",
+                 split_from=None):
         self.name = name
         self.schema = pa.schema(fields)
         self.sort_by = tuple(sort_by)
         self.doc = doc
         self.per_part = per_part
         self.part_basis = part_basis
+        self.split_from = split_from
 
     def sort_key(self, row):
         return tuple(none_first(row[c]) for c in self.sort_by)
@@ -57,7 +67,7 @@ ARTICLES = Table("articles", [
 ], sort_by=["article_id"],
    doc="One row per input article; duplicates keep a row with duplicate_of "
        "set and count nowhere else. Offsets in other tables index `text`.",
-   per_part=10_000)
+   per_part=10_000, split_from=SPLIT_FROM)
 
 MENTIONS = Table("mentions", [
     ("article_id", pa.string()),
@@ -69,7 +79,7 @@ MENTIONS = Table("mentions", [
     ("sentence", pa.int32()),
 ], sort_by=["article_id", "start"],
    doc="One row per entity mention; text == articles.text[start:end].",
-   per_part=7_000)
+   per_part=7_000, split_from=SPLIT_FROM)
 
 ACTORS = Table("actors", [
     ("actor_id", pa.string()),
@@ -80,7 +90,7 @@ ACTORS = Table("actors", [
     ("aliases", pa.list_(pa.string())),
 ], sort_by=["actor_id"],
    doc="One row per actor after merging name variants across the corpus.",
-   per_part=25_000)
+   per_part=25_000, split_from=SPLIT_FROM)
 
 ERRORS = Table("errors", [
     ("source_file", pa.string()),
@@ -150,7 +160,7 @@ KEYPHRASES = Table("keyphrases", [
 ], sort_by=["article_id", "rank"],
    doc="Top TF-IDF phrases (1-3 content words) of each article; document "
        "frequencies over the whole corpus of the run.",
-   per_part=10_000)
+   per_part=10_000, split_from=SPLIT_FROM)
 
 TOPICS_BY_PERIOD = Table("topics_by_period", [
     ("period", pa.date32()),
@@ -183,7 +193,7 @@ QUOTES = Table("quotes", [
    doc="One row per reported-speech attribution: who (speaker_id = actor, null "
        "for unnamed sources), the cue word and the quoted or reported content; "
        "offsets index articles.text; cue null for a continued quotation.",
-   per_part=25_000)
+   per_part=25_000, split_from=SPLIT_FROM)
 
 SOURCES = Table("sources", [
     ("speaker_id", pa.string()),

@@ -2,7 +2,8 @@
 
 Beam's own file sinks are not used: DaskRunner cannot run them, and their
 shard names depend on the runner. Instead each table's rows are spread over
-``ceil(n / table.per_part)`` parts (`part_count`; `n` is the row count of
+``ceil(n / table.per_part)`` parts, for a large table at least two
+(`table_parts`; `n` is the row count of
 the table's `part_basis`, the articles table for all but `errors`) by a hash
 of the row's sort key (`part_of`), each part is sorted and written through Beam's FileSystems (so gs://, s3:// and
 hdfs:// outputs work) as ``part-00000-of-00002.parquet`` into a staging
@@ -17,6 +18,7 @@ import math
 import os
 import posixpath
 import shutil
+import typing
 import zlib
 from operator import itemgetter
 
@@ -26,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.outputs import as_count, global_count
+from transforms.outputs import as_count, global_count, pack, unpack_all
 from transforms.schemas import TABLES
 
 RUN_FILE = "run.json"
@@ -62,16 +64,20 @@ def release_memory():
 class WritePartFn(beam.DoFn):
     """One part ``((index, total), rows)`` -> its Parquet file. `rows` are
     columns ``{column: [values]}`` or an Arrow table (sorted already), or
-    row tuples (`row_tuple`), or with `batched` lists of row tuples."""
+    row tuples (`row_tuple`), or with `batched` lists of row tuples; with
+    `packed`, those tuples or lists pickled (`outputs.pack`)."""
 
-    def __init__(self, table, staging, batched=False):
+    def __init__(self, table, staging, batched=False, packed=False):
         self._table = table
         self._staging = staging
         self._batched = batched
+        self._packed = packed
 
     def process(self, part):
         (index, total), rows = part
         path = join(self._staging, self._table.name, part_name(index, total))
+        if self._packed:
+            rows = list(unpack_all(rows))
         if self._batched:
             rows = [row for batch in rows for row in batch]
         if isinstance(rows, (dict, pa.Table)):  # columns, sorted by the producer
@@ -139,6 +145,13 @@ def part_count(n, per_part):
     return max(1, math.ceil(n / per_part))
 
 
+def table_parts(n, table):
+    """How many parts `WriteTable` writes `table` in, for `n` rows of its
+    part basis: `part_count`, and at least two from `table.split_from` on."""
+    parts = part_count(n, table.per_part)
+    return max(parts, 2) if table.split_from is not None and n >= table.split_from else parts
+
+
 def part_of(values, total):
     """The part (0 .. total-1) of a row whose sort-key values are `values`:
     a stable hash of their text, the same on every runner and worker."""
@@ -178,7 +191,7 @@ class WriteTable(beam.PTransform):
     """Rows of one table -> sorted Parquet parts in the staging folder.
 
     `basis` is a count (`outputs.global_count`: empty for no rows), the row count of the table's
-    `part_basis`, which sets the number of parts (`part_count`). For every
+    `part_basis`, which sets the number of parts (`table_parts`). For every
     table but `errors` that is the articles table: known once the NLP stage is done, so the part of each
     row is assigned inside the stage that makes the row (a table's own row
     count would first need all its rows stored, then read again).
@@ -207,25 +220,30 @@ class WriteTable(beam.PTransform):
         def part_key(values, total):
             return part_of(sort_values(values), total), total
 
+        # rows cross the shuffle pickled (`outputs.pack`): the local runner
+        # copies bytes where it would decode and encode every row again
         def assign(row, n):
             values = row_tuple(names, row)
-            return part_key(values, part_count(n, table.per_part)), values
+            return pack(part_key(values, table_parts(n, table)), values)
 
         def assign_batch(batch, n):
-            total = part_count(n, table.per_part)   # once for the article's rows
+            total = table_parts(n, table)   # once for the article's rows
             parts = {}
             for values in (row_tuple(names, row) for row in batch):
                 parts.setdefault(part_key(values, total), []).append(values)
-            return sorted(parts.items())
+            return [pack(key, part_rows) for key, part_rows in sorted(parts.items())]
 
+        packed = typing.Tuple[typing.Tuple[int, int], bytes]
         if self._batched:
             assigned = rows | "AssignParts" >> beam.FlatMap(
-                assign_batch, n=as_count(basis))
+                assign_batch, n=as_count(basis)).with_output_types(packed)
         else:
-            assigned = rows | "AssignPart" >> beam.Map(assign, n=as_count(basis))
+            assigned = rows | "AssignPart" >> beam.Map(
+                assign, n=as_count(basis)).with_output_types(packed)
         return (assigned
                 | "GroupPart" >> beam.GroupByKey()
-                | "WritePart" >> beam.ParDo(WritePartFn(table, self._staging, self._batched)))
+                | "WritePart" >> beam.ParDo(
+                    WritePartFn(table, self._staging, self._batched, packed=True)))
 
 
 class CommitFn(beam.DoFn):
