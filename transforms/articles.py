@@ -14,6 +14,7 @@ contents) become spaces, one for one.
 """
 import hashlib
 import re
+import typing
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -21,7 +22,7 @@ from importlib import resources
 import apache_beam as beam
 
 from transforms.errors import ERRORS, error_row
-from transforms.outputs import ParDoWithOutputs
+from transforms.outputs import ParDoWithOutputs, pack, unpack_all
 
 STAGE = "normalize"
 
@@ -345,8 +346,11 @@ class NormalizeArticles(beam.PTransform):
                    | "RenameRepeatedIds" >> beam.FlatMap(id_renames))
         unique_ids = parsed.articles | "UniqueIds" >> beam.Map(
             apply_rename, renames=beam.pvalue.AsDict(renames))
+        # the records cross the shuffle pickled (`outputs.pack`)
         articles = (unique_ids
-                    | "KeyByText" >> beam.Map(lambda a: (a["text_hash"], a))
+                    | "KeyByText" >> beam.Map(lambda a: pack(a["text_hash"], a))
+                    .with_output_types(typing.Tuple[str, bytes])
                     | "GroupCopies" >> beam.GroupByKey()
-                    | "MarkDuplicates" >> beam.FlatMap(lambda kv: mark_duplicates(kv[1])))
+                    | "MarkDuplicates" >> beam.FlatMap(
+                        lambda kv: mark_duplicates(unpack_all(kv[1]))))
         return {"articles": articles, ERRORS: parsed[ERRORS]}

