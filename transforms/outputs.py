@@ -139,16 +139,23 @@ def unpack_all(packed):
     return map(pickle.loads, packed)
 
 
+# How many groups `Spread` makes: enough that whole groups split evenly
+# between workers, few enough that the runner's work per group (it decodes
+# each key, and encodes each group anew) stays small; at a million articles
+# a group holds about a thousand.
+SPREAD_GROUPS = 1024
+
+
 class Spread(beam.PTransform):
     """Elements -> the same elements, spread evenly over the workers of the
     stage that reads them; `key(element)`, a string, decides the spread (a
-    CRC-32 of it), not the result.
+    CRC-32 of it, in `SPREAD_GROUPS` groups), not the result.
 
     What `beam.Reshuffle` does, for less: each element crosses as pickled
     bytes under its key. Beam's local runner decodes every grouped value
     and encodes it again as it groups and splits them (in the runner
     process, while the workers wait for the next stage to start); a bytes
-    value it copies. An input that is not grouped it would split between
+    value it copies. An input that is not grouped it splits between
     its workers by whole data chunks of up to 10 MB, in arrival order, and
     may hand one worker nearly all of it (BENCHMARKS.md, thirteenth
     session); grouped values it splits by key, evenly."""
@@ -160,7 +167,8 @@ class Spread(beam.PTransform):
     def expand(self, pcoll):
         key = self._key
         return (pcoll
-                | "Pack" >> beam.Map(lambda e: pack(zlib.crc32(key(e).encode("utf-8")), e))
+                | "Pack" >> beam.Map(
+                    lambda e: pack(zlib.crc32(key(e).encode("utf-8")) % SPREAD_GROUPS, e))
                 .with_output_types(typing.Tuple[int, bytes])
                 | "Group" >> beam.GroupByKey()
                 | "Unpack" >> beam.FlatMap(lambda kv: unpack_all(kv[1])))
