@@ -12,6 +12,10 @@ per tag splits them. Every other runner gets Beam's own tagged outputs, which
 route each output once, without a filter call per output and tag (that
 routing is what `tests/test_runners.py` compares: DaskRunner's tables equal
 the local runner's).
+
+The module also holds the small helpers the concepts share: global counts
+read as side inputs (`global_count`, `as_count`), and records that cross a
+shuffle as pickled bytes (`pack`, `unpack_all`, `Spread`).
 """
 import pickle
 import typing
