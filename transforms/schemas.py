@@ -29,9 +29,9 @@ class Table:
     A large table has `split_from`: from that many rows of its part basis
     on it is written in two parts at least. The local runner gives each
     worker whole parts, and a table of one part is written by one worker
-    while the other waits (at 10,000 articles, 0.13-0.34 s for each of
-    the one-part ones: BENCHMARKS.md, fourteenth session); a small table
-    stays one file."""
+    while the other waits (at 10,000 articles, 0.24-0.34 s each for
+    quotes, articles and keyphrases: BENCHMARKS.md, fourteenth session);
+    a small table stays one file."""
 
     def __init__(self, name, fields, sort_by, doc, per_part=100_000, part_basis="articles",
                  split_from=None):
