@@ -157,9 +157,9 @@ class Spread(beam.PTransform):
 
     What `beam.Reshuffle` does, for less: each element crosses as pickled
     bytes under its key. Beam's local runner decodes every grouped value
-    and encodes it again as it groups and splits them (in the runner
-    process, while the workers wait for the next stage to start); a bytes
-    value it copies. An input that is not grouped it splits between
+    as it stores it and encodes it again as it splits the groups between
+    the workers (in the runner process; the split while the workers wait
+    for the next stage to start); a bytes value it copies. An input that is not grouped it splits between
     its workers by whole data chunks of up to 10 MB, in arrival order, and
     may hand one worker nearly all of it (BENCHMARKS.md, thirteenth
     session); grouped values it splits by key, evenly."""
