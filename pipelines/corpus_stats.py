@@ -17,6 +17,7 @@ import uuid
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     DirectOptions, PipelineOptions, SetupOptions, StandardOptions)
+from apache_beam.transforms import userstate
 
 from pipelines.options import CorpusStatsOptions
 from transforms.actors import ARTICLE_ACTORS, MENTIONS, ResolveActors
@@ -162,6 +163,46 @@ def _not_in_ipython():
     return False
 
 
+@contextlib.contextmanager
+def _memoized_graph_introspection():
+    """Two of Beam's look-ups, answered once per object while the job is
+    built and run: together about 0.8 s of the launcher's 1.4 s of graph
+    construction and translation (BENCHMARKS.md, fifteenth session).
+
+    - `PipelineOptions.view_as` builds a fresh view of the options (an
+      argparse parser, about 1 ms) each time Beam applies a transform,
+      infers an output type or compares type hints: 981 views for this
+      job's graph. A view holds nothing of its own (its values live in the
+      options' shared dictionary), so each options object hands out one
+      view per class.
+    - `userstate.get_dofn_specs` reads the signature of every method of a
+      DoFn (`inspect.signature`, about 30 a DoFn) to find state and timer
+      parameters, three times as a ParDo is made and three more as it is
+      translated: 768 calls for the job's 128 DoFns. A DoFn's methods do not
+      change, so each DoFn's answer is kept.
+
+    Both caches hold their objects, so no id is reused while they last."""
+    view_as, dofn_specs = PipelineOptions.view_as, userstate.get_dofn_specs
+    views, specs = {}, {}
+
+    def shared_view(options, cls):
+        key = (id(options), cls)
+        if key not in views:
+            views[key] = (options, view_as(options, cls))
+        return views[key][1]
+
+    def kept_dofn_specs(dofn):
+        if id(dofn) not in specs:
+            specs[id(dofn)] = (dofn, dofn_specs(dofn))
+        return specs[id(dofn)][1]
+
+    PipelineOptions.view_as, userstate.get_dofn_specs = shared_view, kept_dofn_specs
+    try:
+        yield
+    finally:
+        PipelineOptions.view_as, userstate.get_dofn_specs = view_as, dofn_specs
+
+
 def make_options(argv):
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
@@ -212,7 +253,8 @@ def run(argv=None):
         tune_malloc()
         runner = FnApiRunner()
     started = time.time()
-    with _no_ipython_probe(), beam.Pipeline(runner=runner, options=options) as p:
+    with _no_ipython_probe(), _memoized_graph_introspection(), \
+            beam.Pipeline(runner=runner, options=options) as p:
         build(p, opts, files, run_info)
     with beam.io.filesystems.FileSystems.open(join(opts.output, RUN_FILE)) as fh:
         summary = json.loads(fh.read())

@@ -224,3 +224,49 @@ def test_graph_is_built_without_importing_ipython():
         "assert probes() == before\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _job_graph(tmp_path, memoized):
+    import contextlib
+    import apache_beam as beam
+    from apache_beam.portability.api import beam_runner_api_pb2
+    from pipelines import corpus_stats
+    from pipelines.options import CorpusStatsOptions
+    from transforms.read import expand_inputs
+    options = corpus_stats.make_options(["--input", str(ROOT / "sample_data"),
+                                         "--output", str(tmp_path / "out")])
+    opts = options.view_as(CorpusStatsOptions)
+    files, _ = expand_inputs(opts.input)
+    memo = corpus_stats._memoized_graph_introspection() if memoized else contextlib.nullcontext()
+    with memo:
+        p = beam.Pipeline(options=options)
+        corpus_stats.build(p, opts, files, {"run_id": "test"})
+        proto = p.to_runner_api()
+    parts = proto.components
+    graph = {}
+    for t in parts.transforms.values():
+        coders = sorted((tag, parts.pcollections[pc].coder_id) for tag, pc in t.outputs.items())
+        state = None
+        if t.spec.urn == "beam:transform:pardo:v1":
+            pardo = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
+            state = (sorted(pardo.state_specs), sorted(pardo.timer_family_specs),
+                     sorted(pardo.side_inputs))
+        graph[t.unique_name] = (t.spec.urn, coders, state)
+    return graph, {cid: c.spec.urn for cid, c in parts.coders.items()}
+
+
+def test_memoized_introspection_builds_the_same_graph_and_is_undone(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
+    from apache_beam.transforms import userstate
+    from pipelines.corpus_stats import _memoized_graph_introspection
+    originals = PipelineOptions.view_as, userstate.get_dofn_specs
+    with _memoized_graph_introspection():
+        options = PipelineOptions([])
+        assert options.view_as(TypeOptions) is options.view_as(TypeOptions)
+        options.view_as(TypeOptions).pipeline_type_check = False
+        # the value lives in the options, as without the memo: a fresh view sees it
+        assert originals[0](options, TypeOptions).pipeline_type_check is False
+    assert (PipelineOptions.view_as, userstate.get_dofn_specs) == originals
+    plain = _job_graph(tmp_path, memoized=False)
+    assert len(plain[0]) > 250
+    assert _job_graph(tmp_path, memoized=True) == plain
