@@ -166,8 +166,8 @@ def _not_in_ipython():
 @contextlib.contextmanager
 def _memoized_graph_introspection():
     """Two of Beam's look-ups, answered once per object while the job is
-    built and run: together about 0.8 s of the launcher's 1.4 s of graph
-    construction and translation (BENCHMARKS.md, fifteenth session).
+    built and run: about 0.7 s of the 1.2-1.3 s the launcher took to build
+    the graph and translate it (BENCHMARKS.md, fifteenth session).
 
     - `PipelineOptions.view_as` builds a fresh view of the options (an
       argparse parser, about 1 ms) each time Beam applies a transform,
@@ -177,7 +177,7 @@ def _memoized_graph_introspection():
       view per class.
     - `userstate.get_dofn_specs` reads the signature of every method of a
       DoFn (`inspect.signature`, about 30 a DoFn) to find state and timer
-      parameters, three times as a ParDo is made and three more as it is
+      parameters, twice as its ParDo is made and more times as the graph is
       translated: 768 calls for the job's 128 DoFns. A DoFn's methods do not
       change, so each DoFn's answer is kept.
 
