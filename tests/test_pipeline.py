@@ -226,21 +226,18 @@ def test_graph_is_built_without_importing_ipython():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def _job_graph(tmp_path, memoized):
+def _graph(build, memoized):
+    """The parts of a pipeline's proto the memo could change: each
+    transform's URN, inputs, outputs' coders and ParDo specs, the coders,
+    the windowing strategies and the requirements."""
     import contextlib
     import apache_beam as beam
     from apache_beam.portability.api import beam_runner_api_pb2
-    from pipelines import corpus_stats
-    from pipelines.options import CorpusStatsOptions
-    from transforms.read import expand_inputs
-    options = corpus_stats.make_options(["--input", str(ROOT / "sample_data"),
-                                         "--output", str(tmp_path / "out")])
-    opts = options.view_as(CorpusStatsOptions)
-    files, _ = expand_inputs(opts.input)
-    memo = corpus_stats._memoized_graph_introspection() if memoized else contextlib.nullcontext()
+    from pipelines.corpus_stats import _memoized_graph_introspection
+    memo = _memoized_graph_introspection() if memoized else contextlib.nullcontext()
     with memo:
-        p = beam.Pipeline(options=options)
-        corpus_stats.build(p, opts, files, {"run_id": "test"})
+        p = beam.Pipeline()
+        build(p)
         proto = p.to_runner_api()
     parts = proto.components
     graph = {}
@@ -249,13 +246,49 @@ def _job_graph(tmp_path, memoized):
         state = None
         if t.spec.urn == "beam:transform:pardo:v1":
             pardo = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
-            state = (sorted(pardo.state_specs), sorted(pardo.timer_family_specs),
+            state = (sorted((k, v.SerializeToString()) for k, v in pardo.state_specs.items()),
+                     sorted((k, v.SerializeToString())
+                            for k, v in pardo.timer_family_specs.items()),
                      sorted(pardo.side_inputs))
-        graph[t.unique_name] = (t.spec.urn, coders, state)
-    return graph, {cid: c.spec.urn for cid, c in parts.coders.items()}
+        graph[t.unique_name] = (t.spec.urn, sorted(t.inputs), coders, state)
+    return (graph, {cid: (c.spec.urn, list(c.component_coder_ids))
+                    for cid, c in parts.coders.items()},
+            sorted(ws.SerializeToString() for ws in parts.windowing_strategies.values()),
+            sorted(proto.requirements))
 
 
-def test_memoized_introspection_builds_the_same_graph_and_is_undone(tmp_path):
+def _build_job(p):
+    from pipelines import corpus_stats
+    from pipelines.options import CorpusStatsOptions
+    from transforms.read import expand_inputs
+    options = corpus_stats.make_options(["--input", str(ROOT / "sample_data"),
+                                         "--output", "unused"])
+    opts = options.view_as(CorpusStatsOptions)
+    corpus_stats.build(p, opts, expand_inputs(opts.input)[0], {"run_id": "test"})
+
+
+def _build_stateful(p):
+    import apache_beam as beam
+    from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
+    from apache_beam.transforms.timeutil import TimeDomain
+
+    class Buffer(beam.DoFn):
+        SEEN = BagStateSpec("seen", beam.coders.StrUtf8Coder())
+        FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
+
+        def process(self, kv, seen=beam.DoFn.StateParam(SEEN),
+                    flush=beam.DoFn.TimerParam(FLUSH)):
+            seen.add(kv[1])
+            flush.set(0)
+
+        @on_timer(FLUSH)
+        def emit(self, seen=beam.DoFn.StateParam(SEEN)):
+            yield sorted(seen.read())
+
+    p | beam.Create([("k", "a")]) | beam.ParDo(Buffer())
+
+
+def test_memoized_introspection_builds_the_same_graph_and_is_undone():
     from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
     from apache_beam.transforms import userstate
     from pipelines.corpus_stats import _memoized_graph_introspection
@@ -267,6 +300,14 @@ def test_memoized_introspection_builds_the_same_graph_and_is_undone(tmp_path):
         # the value lives in the options, as without the memo: a fresh view sees it
         assert originals[0](options, TypeOptions).pipeline_type_check is False
     assert (PipelineOptions.view_as, userstate.get_dofn_specs) == originals
-    plain = _job_graph(tmp_path, memoized=False)
-    assert len(plain[0]) > 250
-    assert _job_graph(tmp_path, memoized=True) == plain
+    with pytest.raises(RuntimeError), _memoized_graph_introspection():
+        raise RuntimeError("a failed build")
+    assert (PipelineOptions.view_as, userstate.get_dofn_specs) == originals
+    job = _graph(_build_job, memoized=False)
+    assert len(job[0]) > 250
+    assert _graph(_build_job, memoized=True) == job
+    # the job has no state or timers; a DoFn with both keeps its specs too
+    stateful = _graph(_build_stateful, memoized=False)
+    assert stateful[3] and any(state and state[0] and state[1]
+                               for *_, state in stateful[0].values())
+    assert _graph(_build_stateful, memoized=True) == stateful
