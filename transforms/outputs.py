@@ -159,10 +159,11 @@ class Spread(beam.PTransform):
     bytes under its key. Beam's local runner decodes every grouped value
     as it stores it and encodes it again as it splits the groups between
     the workers (in the runner process; the split while the workers wait
-    for the next stage to start); a bytes value it copies. An input that is not grouped it splits between
-    its workers by whole data chunks of up to 10 MB, in arrival order, and
-    may hand one worker nearly all of it (BENCHMARKS.md, thirteenth
-    session); grouped values it splits by key, evenly."""
+    for the next stage to start); a bytes value it copies. An input that
+    is not grouped it splits between its workers by whole data chunks of
+    up to 10 MB, in arrival order, and may hand one worker nearly all of
+    it (BENCHMARKS.md, thirteenth session); grouped values it splits by
+    key, evenly."""
 
     def __init__(self, key):
         super().__init__()
