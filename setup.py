@@ -40,6 +40,6 @@ setup(
         "bench": ["psutil>=5.9", "py-spy>=0.3"],
     },
     entry_points={
-        "console_scripts": ["corpus-stats=pipelines.corpus_stats:main"],
+        "console_scripts": ["corpus-stats=pipelines.cli:main"],
     },
 )

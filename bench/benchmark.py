@@ -204,9 +204,11 @@ class TreeSampler(threading.Thread):
                     pss += getattr(info, "pss", info.rss)
                     if p.pid not in self.roles:
                         cmd = " ".join(p.cmdline())
-                        self.roles[p.pid] = ("main" if p.pid == self._root.pid else
-                                             "sdk worker" if "sdk_worker_main" in cmd else
-                                             "pool worker" if "--_floor" in cmd else p.name())
+                        self.roles[p.pid] = (
+                            "main" if p.pid == self._root.pid else
+                            "sdk worker" if is_sdk_worker(p, self._root.pid) else
+                            "worker preparation" if "local_workers" in cmd else
+                            "pool worker" if "--_floor" in cmd else p.name())
                     self.per_process[p.pid] = max(self.per_process.get(p.pid, 0), info.rss)
                 except ps.Error:
                     pass
@@ -224,6 +226,16 @@ def _busy_cpu():
     import psutil
     t = psutil.cpu_times()
     return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def is_sdk_worker(proc, launcher_pid):
+    """Whether psutil's `proc` is one of the job's SDK workers: Beam's
+    `sdk_worker_main`, or a worker forked by the worker preparation
+    (pipelines/local_workers.py), whose command line is the preparation's
+    and whose parent is not the launcher."""
+    cmd = " ".join(proc.cmdline())
+    return "sdk_worker_main" in cmd or (
+        "local_workers.py serve" in cmd and proc.ppid() != launcher_pid)
 
 
 def measure(cmd, label, cwd=REPO, log=None, env=None):
@@ -485,7 +497,7 @@ def stage_times_main(folder, out, ner="real"):
         found = {}
         for c in me.children(recursive=True):
             try:
-                if c.name().startswith("python") and "sdk_worker_main" in " ".join(c.cmdline()):
+                if c.name().startswith("python") and is_sdk_worker(c, me.pid):
                     found[c.pid] = c
             except psutil.Error:  # a child that has just exited
                 pass

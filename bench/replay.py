@@ -119,7 +119,8 @@ def runner_floor_main(folder):
     import json
     import apache_beam as beam
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from pipelines.corpus_stats import make_options, tune_malloc
+    from pipelines.corpus_stats import make_options
+    from pipelines.local_workers import tune_malloc
     from transforms.read import ReadRecords, expand_inputs
 
     files, _ = expand_inputs([folder])

@@ -6,11 +6,18 @@ With no --runner it runs on Beam's local FnApiRunner in multi-process mode,
 one worker per core (it does not try to fetch the Prism runner binary).
 Any other Beam runner and its flags pass through unchanged.
 """
-import contextlib
+import sys
+
+if __name__ == "__main__":
+    # Started as a program: the local runner's workers begin to load now,
+    # while this process imports Beam (pipelines/local_workers.py).
+    from pipelines import local_workers
+    local_workers.start(sys.argv[1:])
+
+import contextlib  # noqa: E402 (the block above goes first)
 import json
 import os
 import platform
-import sys
 import time
 import uuid
 
@@ -19,6 +26,7 @@ from apache_beam.options.pipeline_options import (
     DirectOptions, PipelineOptions, SetupOptions, StandardOptions)
 from apache_beam.transforms import userstate
 
+from pipelines import local_workers
 from pipelines.options import CorpusStatsOptions
 from transforms.actors import ARTICLE_ACTORS, MENTIONS, ResolveActors
 from transforms.articles import NormalizeArticles
@@ -96,42 +104,6 @@ def _versions():
     from importlib.metadata import version
     return {"python": platform.python_version(), "apache_beam": beam.__version__,
             **{name: version(name) for name in ("spacy", "pyarrow", "pandas")}}
-
-
-# glibc malloc settings for the local runner's processes: (environment
-# variable, mallopt parameter, value). Each is left alone where the user has
-# set it. Why, measured on this project's benchmark corpus (BENCHMARKS.md,
-# "fourth session"):
-# - arenas: glibc otherwise gives each gRPC thread an arena of its own, and
-#   their fragments stay mapped. On 4,000 articles, peak memory of all
-#   processes was 2,014 MB without the cap and 1,773 MB with it.
-# - mmap and trim thresholds: the NER runs in a Beam worker thread, so its
-#   arrays come from a thread arena, whose heap glibc shrinks (madvise) as soon
-#   as its free top passes the trim threshold, and the next batch faults the
-#   same pages in again. On 2,000 articles the job took 675k-1,124k page faults
-#   and 7.9-10.8 s of system CPU with glibc's defaults, 569k and 5.5 s with
-#   these two (bare spaCy in the main thread: 227k and 3.1 s).
-MALLOC_SETTINGS = (("MALLOC_ARENA_MAX", -8, 2),
-                   ("MALLOC_MMAP_THRESHOLD_", -3, 32 << 20),
-                   ("MALLOC_TRIM_THRESHOLD_", -1, 64 << 20))
-
-
-def tune_malloc(settings=MALLOC_SETTINGS):
-    """Apply `MALLOC_SETTINGS` to this process (mallopt) and to the local
-    runner's worker processes (they inherit the environment, which glibc
-    reads at start). Where glibc is absent, the variables are set and
-    nothing reads them."""
-    try:
-        import ctypes
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        mallopt = None
-    for name, param, value in settings:
-        if name in os.environ:
-            continue
-        os.environ[name] = str(value)
-        if mallopt is not None:
-            mallopt(param, value)
 
 
 @contextlib.contextmanager
@@ -224,44 +196,69 @@ def make_options(argv):
 
 def run(argv=None):
     """Build and run the job; returns the run summary (run.json) as a dict."""
-    options = make_options(argv)
-    opts = options.view_as(CorpusStatsOptions)
-    if not opts.input or not opts.output:
-        # checked here, not by argparse: Beam parses every PipelineOptions
-        # class for any pipeline, tests' TestPipelines included
-        raise SystemExit("corpus-stats: --input and --output are required")
-    if not beam.io.filesystems.FileSystems.get_scheme(opts.output):
-        opts.output = os.path.abspath(opts.output)  # workers may run elsewhere
-    check_model(opts.spacy_model)
-    files, skipped = expand_inputs(opts.input)
-    prepare_output(opts.output, opts.overwrite)
-    run_info = {
-        "run_id": time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "input": opts.input, "output": opts.output, "skipped_files": skipped,
-        "options": {k: v for k, v in opts.get_all_options(drop_default=False).items()
-                    if k in ("spacy_model", "entity_labels", "aliases", "max_chars", "batch_size",
-                             "period", "min_pair_articles", "max_actors_per_article",
-                             "topics", "topics_replace", "quotes_parser", "overwrite",
-                             "runner", "direct_num_workers", "direct_running_mode")},
-        "model": opts.spacy_model, "versions": _versions(),
-    }
-    runner = None
-    if "DaskRunner" in (options.view_as(StandardOptions).runner or ""):
+    workers = local_workers.take_started()  # begun by the command line, if it was
+    try:
+        options = make_options(argv)
+        opts = options.view_as(CorpusStatsOptions)
+        if not opts.input or not opts.output:
+            # checked here, not by argparse: Beam parses every PipelineOptions
+            # class for any pipeline, tests' TestPipelines included
+            raise SystemExit("corpus-stats: --input and --output are required")
+        if not beam.io.filesystems.FileSystems.get_scheme(opts.output):
+            opts.output = os.path.abspath(opts.output)  # workers may run elsewhere
+        check_model(opts.spacy_model)
+        files, skipped = expand_inputs(opts.input)
+        prepare_output(opts.output, opts.overwrite)
+        run_info = {
+            "run_id": time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "input": opts.input, "output": opts.output, "skipped_files": skipped,
+            "options": {k: v for k, v in opts.get_all_options(drop_default=False).items()
+                        if k in ("spacy_model", "entity_labels", "aliases", "max_chars",
+                                 "batch_size", "period", "min_pair_articles",
+                                 "max_actors_per_article", "topics", "topics_replace",
+                                 "quotes_parser", "overwrite", "prefork", "runner",
+                                 "direct_num_workers", "direct_running_mode")},
+            "model": opts.spacy_model, "versions": _versions(),
+        }
+        runner, workers = _runner(options, opts, workers)
+        started = time.time()
+        with _no_ipython_probe(), _memoized_graph_introspection(), \
+                beam.Pipeline(runner=runner, options=options) as p:
+            build(p, opts, files, run_info)
+        with beam.io.filesystems.FileSystems.open(join(opts.output, RUN_FILE)) as fh:
+            summary = json.loads(fh.read())
+        summary["seconds"] = round(time.time() - started, 1)
+        return summary
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _runner(options, opts, preparation):
+    """The runner for `beam.Pipeline` (None: Beam's, from --runner) and the
+    worker preparation it uses (`local_workers.Preparation`, or None). The
+    local default is the FnApiRunner (DirectRunner would first try to
+    download the Prism binary), its multi-process workers forked from a
+    preparation unless --no-prefork; a `preparation` begun for a run that
+    does not use it is stopped."""
+    standard = options.view_as(StandardOptions)
+    if "DaskRunner" in (standard.runner or ""):
         from pipelines.runner_compat import patch_dask_runner
         patch_dask_runner()
-    if options.view_as(StandardOptions).runner is None:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-        tune_malloc()
-        runner = FnApiRunner()
-    started = time.time()
-    with _no_ipython_probe(), _memoized_graph_introspection(), \
-            beam.Pipeline(runner=runner, options=options) as p:
-        build(p, opts, files, run_info)
-    with beam.io.filesystems.FileSystems.open(join(opts.output, RUN_FILE)) as fh:
-        summary = json.loads(fh.read())
-    summary["seconds"] = round(time.time() - started, 1)
-    return summary
+    direct = options.view_as(DirectOptions)
+    if (standard.runner is None and opts.prefork and local_workers.supported()
+            and direct.direct_running_mode == "multi_processing"):
+        preparation = preparation or local_workers.Preparation()
+        preparation.configure(opts.spacy_model, opts.quotes_parser, direct.direct_num_workers)
+        return local_workers.prefork_runner(preparation), preparation
+    if preparation is not None:
+        preparation.close()
+    if standard.runner is not None:
+        return None, None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    local_workers.tune_malloc()
+    return FnApiRunner(), None
 
 
 def main(argv=None):
@@ -270,6 +267,7 @@ def main(argv=None):
     (progress, log filtering and the summary table: pipelines/console.py)."""
     from pipelines import console
     argv = list(sys.argv[1:] if argv is None else argv)
+    local_workers.start(argv)  # unless begun already (`python -m`, pipelines/cli.py)
     if argv and argv[0] in console.SUBCOMMANDS:
         return console.SUBCOMMANDS[argv[0]](argv[1:])
     return console.run_with_progress(run, argv)

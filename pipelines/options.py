@@ -44,6 +44,13 @@ class CorpusStatsOptions(PipelineOptions):
             help="Run spaCy's full pipeline with the dependency parser, which finds "
                  "about 2 F1 points more quotes for about twice the NLP time.")
         parser.add_argument(
+            "--no-prefork", "--no_prefork", dest="prefork", action="store_false",
+            default=True,
+            help="Local runs: start each worker as a fresh Python process, as Beam "
+                 "does, instead of forking it from a process that has Beam, the "
+                 "job's modules and the model loaded (pipelines/local_workers.py; "
+                 "Linux only).")
+        parser.add_argument(
             "--batch-size", "--batch_size", dest="batch_size", type=int, default=64,
             help="Texts per nlp.pipe batch (default %(default)s).")
         parser.add_argument(

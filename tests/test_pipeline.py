@@ -1,5 +1,7 @@
 """End to end: the job on small inputs, exact tables; and on sample_data."""
 import json
+import os
+import sys
 
 import pandas as pd
 import pytest
@@ -168,6 +170,35 @@ def test_sample_data_default_run(sample_run):
     assert set(m.article_id) <= set(a.article_id[a.duplicate_of.isna()])
 
 
+def _processes_with(text):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if text.encode() in fh.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
+def test_prefork_workers_write_the_same_tables(sample_run, tmp_path):
+    """The default local run forks its workers from a process with the model
+    loaded (pipelines/local_workers.py); Beam's own workers (--no-prefork)
+    write the same tables. No process of the preparation outlives its run."""
+    out, summary = sample_run
+    assert summary["options"]["prefork"] is True
+    plain = run(["--input", str(ROOT / "sample_data"), "--output", str(tmp_path / "out"),
+                 "--no-prefork"])
+    assert plain["options"]["prefork"] is False
+    assert plain["rows"] == summary["rows"]
+    for name in summary["rows"]:
+        pd.testing.assert_frame_equal(load(out, name), load(tmp_path / "out", name))
+    assert _processes_with("local_workers.py serve") == []   # preparation, workers
+    assert _processes_with("local_workers waiter") == []
+
+
 def test_quotes_parser_option_runs_the_parse_fallback(tmp_path):
     """--quotes-parser: the full spaCy pipeline runs and its parse reaches
     the quotes step, whose fallback finds reported speech without quote
@@ -191,7 +222,7 @@ def test_quotes_parser_option_runs_the_parse_fallback(tmp_path):
 
 def test_malloc_settings_reach_the_environment_but_not_over_the_users(monkeypatch):
     # the local runner's workers inherit these from the environment
-    from pipelines.corpus_stats import MALLOC_SETTINGS, tune_malloc
+    from pipelines.local_workers import MALLOC_SETTINGS, tune_malloc
     for name, _, _ in MALLOC_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")  # the user's own

@@ -91,6 +91,17 @@ def load_ner(name, parser=False):
     return nlp
 
 
+_PRELOADED = {}  # (model, parser) -> a loaded model no EntitiesFn has taken yet
+
+
+def preload_ner(name, parser=False):
+    """Load the model now, for the first `EntitiesFn` of this process to
+    take: a process that forks the workers loads it once for all of them
+    (pipelines/local_workers.py). Later instances load their own (a model
+    is not shared between threads)."""
+    _PRELOADED[(name, parser)] = load_ner(name, parser)
+
+
 # The cyclic garbage collector's generation-0 threshold in the workers
 # (Python's default: 700). See `settle_heap`.
 GC_THRESHOLD = 10_000
@@ -141,7 +152,8 @@ class EntitiesFn(beam.DoFn):
         return dict(self.__dict__, _nlp=None)
 
     def setup(self):
-        self._nlp = load_ner(self._model, self._parser)
+        self._nlp = (_PRELOADED.pop((self._model, self._parser), None)
+                     or load_ner(self._model, self._parser))
         self._nlp.max_length = max(self._nlp.max_length, self._max_chars + 1)
         settle_heap()
 
