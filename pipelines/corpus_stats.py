@@ -250,7 +250,8 @@ def _runner(options, opts, preparation):
     if (standard.runner is None and opts.prefork and local_workers.supported()
             and direct.direct_running_mode == "multi_processing"):
         preparation = preparation or local_workers.Preparation()
-        preparation.configure(opts.spacy_model, opts.quotes_parser, direct.direct_num_workers)
+        preparation.configure(opts.spacy_model, opts.quotes_parser,
+                              direct.direct_num_workers or os.cpu_count() or 1)
         return local_workers.prefork_runner(preparation), preparation
     if preparation is not None:
         preparation.close()

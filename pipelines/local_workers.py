@@ -16,7 +16,7 @@ model, and listens on a Unix socket. The runner's worker command is then
 this file's small client (`client`, stdlib only): it sends the environment
 the runner gave it (the control and logging addresses), the preparation
 process forks a worker with that environment, and the client exits with
-the worker's exit code. Once it has forked them all, the preparation
+the worker's exit code (1 if the worker ends without one). Once it has forked them all, the preparation
 process replaces itself by a small waiter (`WAITER`) that reaps its
 workers: a fork shares the loaded model's pages with the process it came
 from, and the waiter holds none of them.
@@ -27,10 +27,14 @@ children of the preparation process (then of its waiter), which is a child
 of the launcher: their CPU time counts in the launcher's when the waiter
 has reaped them.
 
-Whenever the preparation process is not there (it failed, or was not
-started), the client becomes a normal worker (`os.execv` of Beam's
-`sdk_worker_main`), so the run goes on as without it. `--no-prefork` turns
-it off; other runners never use it.
+Whenever the preparation process does not fork it a worker (it failed, it
+was not started, or it has forked as many as it was told), the client
+becomes Beam's own worker (`os.execv` of `sdk_worker_main`), so the run goes
+on as without it. The forked worker gets the client's stdin, stdout and
+stderr (file descriptors passed over the socket), as Beam's own worker
+inherits the launcher's, and a SIGTERM if the process it was forked from
+dies. `--no-prefork` turns it off; other runners, and the local runner's
+`in_memory` and `multi_threading` modes, never use it.
 """
 import json
 import os
@@ -82,15 +86,18 @@ def tune_malloc(settings=MALLOC_SETTINGS):
 
 
 BEAM_WORKER = ("-m", "apache_beam.runners.worker.sdk_worker_main")
-# The waiter the preparation process becomes: it reaps the workers it forked.
+# The waiter the preparation process becomes: it reaps the workers it forked,
+# then removes the run's socket folder (argv[1]), as `Preparation.close` does
+# unless the launcher died.
 WAITER = ("# corpus-stats: local_workers waiter\n"
-          "import os, signal\n"
+          "import os, shutil, signal, sys\n"
           "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
           "while True:\n"
           "    try:\n"
           "        os.wait()\n"
           "    except ChildProcessError:\n"
-          "        break\n")
+          "        break\n"
+          "shutil.rmtree(sys.argv[1], ignore_errors=True)\n")
 CLIENT_WAIT_S = 300  # the longest a worker waits for the preparation process
 _STARTED = None      # the Preparation that `start` began, for `run` to take
 
@@ -107,12 +114,26 @@ def start(argv=()):
     global _STARTED
     if _STARTED is not None or not supported():
         return _STARTED
-    names = {a.split("=", 1)[0] for a in argv}
-    if (argv and not argv[0].startswith("-")) or names & {
-            "--runner", "--no-prefork", "--no_prefork", "-h", "--help"}:
+    given = _flags(argv)
+    if ((argv and not argv[0].startswith("-"))
+            or given.keys() & {"--runner", "--no-prefork", "--no_prefork", "-h", "--help"}
+            or given.get("--direct_running_mode", "multi_processing") != "multi_processing"
+            or given.get("--direct_num_workers") == "1" or (os.cpu_count() or 1) == 1):
         return None
     _STARTED = Preparation()
     return _STARTED
+
+
+def _flags(argv):
+    """{--flag: value (or None)} of a command line, for `start`'s hint."""
+    out = {}
+    for i, arg in enumerate(argv):
+        if arg.startswith("-"):
+            name, _, value = arg.partition("=")
+            if not value and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                value = argv[i + 1]
+            out[name] = value or None
+    return out
 
 
 def take_started():
@@ -151,18 +172,19 @@ class Preparation:
         it used stops taking workers (it has its stdin closed) and its
         waiter ends with the workers, which the runner has shut down; if it
         has not ended in `timeout` seconds, it is killed."""
-        if not self._configured:
-            self._proc.kill()
         try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
-        try:
+            if not self._configured:
+                self._proc.kill()
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
             self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        shutil.rmtree(self._dir, ignore_errors=True)   # the socket, if it is left
+        finally:
+            if self._proc.poll() is None:   # the workers get SIGTERM (PR_SET_PDEATHSIG)
+                self._proc.kill()
+                self._proc.wait()
+            shutil.rmtree(self._dir, ignore_errors=True)   # the socket, if it is left
 
     def _send(self, message):
         try:
@@ -197,6 +219,7 @@ def serve(socket_path):
     SOCKET``): imports what a worker imports, reads the settings from
     stdin, loads the model and forks a worker for each client."""
     sys.path[0] = os.getcwd()   # as for `python -m`, which starts Beam's workers
+    import pipelines  # noqa: F401 (its log filter drops the noise of Beam's import)
     # Ctrl-C reaches the whole process group: the launcher then stops this
     # process (`Preparation.close`); the workers get the default handler back
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -213,8 +236,9 @@ def serve(socket_path):
     import transforms.topics  # noqa: F401
     from transforms import nlp
     line = sys.stdin.buffer.readline()
-    if not line:
-        return 0  # not used by this run
+    if not line:  # not used by this run
+        shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
+        return 0
     settings = json.loads(line)
     nlp.preload_ner(settings["model"], settings["parser"])
     nlp.settle_heap()   # freeze before forking: the workers share these pages
@@ -222,30 +246,43 @@ def serve(socket_path):
     server.bind(socket_path + ".new")
     os.rename(socket_path + ".new", socket_path)   # the clients wait for this name
     server.listen(settings["workers"])
-    for _ in range(settings["workers"]):
-        ready, _, _ = select.select([server, sys.stdin.buffer], [], [])
-        if server not in ready:   # stdin closed: the run ended before asking for all
-            break
-        conn, _ = server.accept()
-        env = json.loads(_read_all(conn))
-        if os.fork() == 0:
-            server.close()
-            _run_worker(sdk_worker_main, env, conn)  # never returns
-        conn.close()
-    server.close()
-    os.unlink(socket_path)
+    try:
+        for _ in range(settings["workers"]):
+            ready, _, _ = select.select([server, sys.stdin.buffer], [], [])
+            if server not in ready:   # stdin closed: the run ended before asking for all
+                break
+            conn, _ = server.accept()
+            # the client's stdin, stdout and stderr (the launcher's, as a Beam
+            # worker's would be: its console filters stderr), then its environment
+            _, fds, _, _ = socket.recv_fds(conn, 1, 3)
+            env = json.loads(_read_all(conn))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if os.fork() == 0:
+                server.close()
+                _run_worker(sdk_worker_main, env, conn, fds)  # never returns
+            conn.sendall(b"+")   # forked: from here the worker reports to the client
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+    finally:
+        open(_closed_marker(socket_path), "w").close()   # late clients: Beam's own worker
+        server.close()
+        os.unlink(socket_path)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-S", "-c", WAITER])
+    os.execv(sys.executable, [sys.executable, "-S", "-c", WAITER, os.path.dirname(socket_path)])
 
 
-def _run_worker(sdk_worker_main, env, conn):
-    """In a forked child: Beam's SDK worker with the client's environment;
-    its exit code goes back to the client."""
+def _run_worker(sdk_worker_main, env, conn, fds):
+    """In a forked child: Beam's SDK worker with the client's stdin, stdout,
+    stderr and environment; its exit code goes back to the client. It is
+    sent SIGTERM if the process it was forked from (then the waiter) dies."""
+    _terminate_with_parent()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)   # not the launcher's pipe to the preparation process
-    os.close(devnull)
+    for target, fd in enumerate(fds):   # 0, 1, 2
+        os.dup2(fd, target)
+        os.close(fd)
     os.environ.clear()
     os.environ.update(env)
     code = 1
@@ -253,7 +290,7 @@ def _run_worker(sdk_worker_main, env, conn):
         sdk_worker_main.main(sys.argv)
         code = 0
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
+        code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
     except BaseException:  # noqa: B902 (logged by Beam; the exit code tells the runner)
         code = 1
     finally:
@@ -267,21 +304,45 @@ def _run_worker(sdk_worker_main, env, conn):
 
 def client(socket_path, preparation_pid):
     """A worker, as the runner starts it: forked by the preparation process
-    if that is there, else a normal Beam worker (this process becomes it)."""
+    if that takes it, else Beam's own worker (this process becomes it).
+    Returns the forked worker's exit code (1 if it ended without one, as
+    when a signal killed it)."""
     deadline = time.monotonic() + CLIENT_WAIT_S
     while not os.path.exists(socket_path):
-        if not _alive(preparation_pid) or time.monotonic() > deadline:
+        if (os.path.exists(_closed_marker(socket_path)) or not _alive(preparation_pid)
+                or time.monotonic() > deadline):
             _become_beam_worker()
         time.sleep(0.005)
     try:
         conn = socket.socket(socket.AF_UNIX)
         conn.connect(socket_path)
+        socket.send_fds(conn, [b"."], [0, 1, 2])
         conn.sendall(json.dumps(dict(os.environ)).encode("utf-8"))
         conn.shutdown(socket.SHUT_WR)
+        forked = conn.recv(1) == b"+"
     except OSError:  # it has just served its last worker, or died
+        forked = False
+    if not forked:
         _become_beam_worker()
-    code = _read_all(conn)
-    return int(code) if code else 1   # nothing: the worker died before reporting
+    try:
+        code = _read_all(conn)
+    except OSError:
+        code = b""
+    return int(code) if code else 1
+
+
+def _closed_marker(socket_path):
+    """A file the preparation process leaves when it takes no more workers."""
+    return socket_path + ".closed"
+
+
+def _terminate_with_parent():
+    """SIGTERM to this process when its parent dies (Linux prctl)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _become_beam_worker():

@@ -19,7 +19,9 @@ def test_start_leaves_subcommands_other_runners_and_no_prefork_alone(monkeypatch
     monkeypatch.setattr(local_workers, "_STARTED", None)
     for argv in (["report", "out"], ["export-graph", "g"], ["--runner=DataflowRunner"],
                  ["--input", "x", "--runner", "DaskRunner"], ["--no-prefork"],
-                 ["--input", "x", "--no_prefork"], ["--help"]):
+                 ["--input", "x", "--no_prefork"], ["--help"],
+                 ["--direct_running_mode=in_memory"], ["--direct_running_mode", "multi_threading"],
+                 ["--input", "x", "--direct_num_workers", "1"]):
         assert local_workers.start(argv) is None
     assert local_workers.take_started() is None
 
@@ -62,3 +64,21 @@ def test_a_preparation_ends_when_the_run_asks_for_fewer_workers():
     prep.close(timeout=20)
     assert prep._proc.returncode == 0   # not killed
     assert time.monotonic() - t0 < 10
+
+
+def test_a_worker_asked_for_after_the_last_fork_becomes_beams_own(monkeypatch, tmp_path):
+    """Once the preparation process has forked as many workers as it was
+    told, it leaves a marker; a later client does not wait for it."""
+    sock = tmp_path / "workers.sock"
+    (tmp_path / "workers.sock.closed").touch()
+
+    class Exec(Exception):
+        pass
+
+    def execv(path, args):
+        raise Exec(args)
+    monkeypatch.setattr(os, "execv", execv)
+    t0 = time.monotonic()
+    with pytest.raises(Exec):
+        local_workers.client(str(sock), os.getpid())   # alive: only the marker says no
+    assert time.monotonic() - t0 < 1

@@ -105,11 +105,11 @@ def preload_ner(name, parser=False):
 # The cyclic garbage collector's generation-0 threshold in the workers
 # (Python's default: 700). See `settle_heap`.
 GC_THRESHOLD = 10_000
-_SETTLED = False
+_SETTLED = None  # the process that settled its heap (a forked child settles its own)
 
 
 def settle_heap():
-    """Once per worker, after the model has loaded: freeze what the worker
+    """Once per process, after the model has loaded: freeze what the worker
     holds (Beam, the model, our modules) out of the cyclic garbage
     collector's reach (`gc.freeze`), and collect the young generation every
     `GC_THRESHOLD` new objects instead of every 700. A worker's heap grows
@@ -120,11 +120,13 @@ def settle_heap():
     in the job on 4,000 articles, 0.5 s with both. Cycles of garbage wait
     longer to be freed: at most `GC_THRESHOLD` young objects. Runs once a
     process: a worker's, or the launcher's where the runner works in it
-    (`--direct_running_mode=in_memory`, tests)."""
+    (`--direct_running_mode=in_memory`, tests); a worker forked from a
+    process that ran it (pipelines/local_workers.py) runs it again, for
+    what it has made since."""
     global _SETTLED
-    if _SETTLED:
+    if _SETTLED == os.getpid():
         return
-    _SETTLED = True
+    _SETTLED = os.getpid()
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
