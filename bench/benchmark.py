@@ -51,6 +51,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -809,11 +810,6 @@ def main(argv=None):
 
 
 ROUND_ORDERS = (("floor", "pipeline"), ("pipeline", "floor"))
-
-
-def median(values):
-    v = sorted(values)
-    return (v[len(v) // 2] + v[(len(v) - 1) // 2]) / 2
 
 
 def summarize_rounds(entry):

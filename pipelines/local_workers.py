@@ -5,7 +5,7 @@ fresh Python process once the launcher has imported Beam and built the
 graph; the worker then imports Beam, and in its NLP stage spaCy and the
 model. Timed on 10 articles (BENCHMARKS.md, sixteenth session): the first
 stage, which starts the workers, took 0.88-0.92 s and the NLP stage
-1.21-1.30 s, against 1.3 s for the launcher to reach its first stage.
+1.21-1.30 s, against 1.38-1.43 s for the launcher to reach its first stage.
 
 Here one *preparation process* is started as the run begins (`start`, from
 the command line before the job's modules are imported, or by `run`). It
