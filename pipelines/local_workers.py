@@ -231,9 +231,11 @@ def serve(socket_path):
     warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
                             category=DeprecationWarning)
     from apache_beam.runners.worker import sdk_worker_main
-    import transforms.actors, transforms.articles, transforms.comentions  # noqa: F401,E401
-    import transforms.outlets, transforms.quotes, transforms.read, transforms.sinks  # noqa
-    import transforms.topics  # noqa: F401
+    import importlib
+    import pkgutil
+    import transforms
+    for module in pkgutil.iter_modules(transforms.__path__):   # every module a DoFn may need
+        importlib.import_module(f"transforms.{module.name}")
     from transforms import nlp
     line = sys.stdin.buffer.readline()
     if not line:  # not used by this run

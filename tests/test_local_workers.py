@@ -26,18 +26,22 @@ def test_start_leaves_subcommands_other_runners_and_no_prefork_alone(monkeypatch
     assert local_workers.take_started() is None
 
 
-def test_a_worker_without_its_preparation_becomes_beams_own(monkeypatch, tmp_path):
+class Exec(Exception):
+    """Raised instead of `os.execv` (`no_exec`): the client became Beam's worker."""
+
+
+@pytest.fixture
+def no_exec(monkeypatch):
+    def execv(path, args):
+        raise Exec(args)
+    monkeypatch.setattr(os, "execv", execv)
+
+
+def test_a_worker_without_its_preparation_becomes_beams_own(no_exec, tmp_path):
     """The client execs Beam's worker when the preparation process is gone
     (it failed, or the run did not start one)."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-
-    class Exec(Exception):
-        pass
-
-    def execv(path, args):
-        raise Exec(args)
-    monkeypatch.setattr(os, "execv", execv)
     with pytest.raises(Exec) as e:
         local_workers.client(str(tmp_path / "none.sock"), gone.pid)
     assert e.value.args[0] == [sys.executable, "-m",
@@ -66,18 +70,11 @@ def test_a_preparation_ends_when_the_run_asks_for_fewer_workers():
     assert time.monotonic() - t0 < 10
 
 
-def test_a_worker_asked_for_after_the_last_fork_becomes_beams_own(monkeypatch, tmp_path):
+def test_a_worker_asked_for_after_the_last_fork_becomes_beams_own(no_exec, tmp_path):
     """Once the preparation process has forked as many workers as it was
     told, it leaves a marker; a later client does not wait for it."""
     sock = tmp_path / "workers.sock"
     (tmp_path / "workers.sock.closed").touch()
-
-    class Exec(Exception):
-        pass
-
-    def execv(path, args):
-        raise Exec(args)
-    monkeypatch.setattr(os, "execv", execv)
     t0 = time.monotonic()
     with pytest.raises(Exec):
         local_workers.client(str(sock), os.getpid())   # alive: only the marker says no
